@@ -1,0 +1,8 @@
+"""Settings for the test suite: the project's settings with faster, quieter choices."""
+
+from __future__ import annotations
+
+from settings import *  # noqa: F403
+
+# Hashing passwords with PBKDF2 dominates tests that create users; the algorithm is not under test.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -29,7 +29,7 @@ def mask_url(url: str) -> str:
         url: a database URL such as ``postgres://user:secret@host:5432/db``.
     """
     parts = urlsplit(url)
-    if parts.password is None:
+    if not parts.password:
         return url
     user = parts.username or ""
     host = parts.hostname or ""
@@ -118,7 +118,9 @@ def unreachable_message(alias: str, settings_dict: dict[str, Any], error: BaseEx
     url = settings_dict.get("URL_FOR_MESSAGES") or settings_dict.get("NAME")
     reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     source = "DATABASE_URL" if alias == "default" else f"DATABASE_URL_{alias.upper()}"
-    if os.environ.get(source):
+    if os.environ.get(source) and "does not exist" in reason:
+        hint = f"create that database (e.g. createdb) or fix {source}"
+    elif os.environ.get(source):
         hint = f"start that server or fix {source}"
     else:
         hint = "unset DATABASE_URL to use the embedded PostgreSQL, or check its log in .pgdata/log"

@@ -54,6 +54,7 @@ def test_required_settings() -> None:
     [
         ("postgres://bob:s3cret@db.example:5432/app", "postgres://bob:***@db.example:5432/app"),
         ("postgres://bob@db.example/app", "postgres://bob@db.example/app"),
+        ("postgres://bob:@/app?host=/run/pg", "postgres://bob:@/app?host=/run/pg"),
         ("sqlite:///tmp/x.sqlite3", "sqlite:///tmp/x.sqlite3"),
     ],
 )
@@ -101,3 +102,22 @@ def test_extra_aliases_come_from_database_url_variables(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"default": f"{tmp_path}/a.sqlite3", "target": "copy"}
+
+
+@pytest.mark.postgresql
+def test_missing_database_says_to_create_it() -> None:
+    from django.db import connections
+
+    settings_dict = connections["default"].settings_dict
+    user = settings_dict["USER"] or "postgres"
+    if settings_dict["OPTIONS"].get("host"):  # the embedded server: a socket directory
+        url = (
+            f"postgres://{user}:pw@/no_such_database_here?host={settings_dict['OPTIONS']['host']}"
+        )
+    else:
+        host, port = settings_dict["HOST"] or "127.0.0.1", settings_dict["PORT"] or 5432
+        url = f"postgres://{user}:pw@{host}:{port}/no_such_database_here"
+    result = _manage("migrate", env={"DATABASE_URL": url})
+    assert result.returncode == 1
+    assert "no_such_database_here" in result.stderr
+    assert "create that database" in result.stderr

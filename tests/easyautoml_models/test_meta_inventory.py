@@ -102,6 +102,8 @@ EXTRA_FIELDS = {
     ("Work", "is_work_status_cancelled"): "the status of a cancelled item",
     ("Work", "work_attempt_count"): "lease expiry requeues with attempts + 1",
     ("Work", "work_heartbeat_date_time"): "the lease of the server holding the item",
+    ("MachineTableLockWrite", "locked_by"): "a lock has an owner (defect 10.2.4)",
+    ("MachineTableLockWrite", "expires_at"): "a lock expires (defect 10.2.4)",
 }
 
 

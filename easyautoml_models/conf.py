@@ -20,7 +20,7 @@ DEFAULTS: dict[str, Any] = {
     "BILLING_IXIOO_OPERATIONS_PRICE": {"training_price": Decimal("0.0001")},
     # Seconds without a heartbeat after which a processing work item counts as stale.
     "WORK_LEASE_TIMEOUT": 300,
-    # A stale item that has already been requeued this many times is failed instead.
+    # Claims per work item: a stale item on its last attempt is failed instead of requeued.
     "WORK_MAX_ATTEMPTS": 5,
     # The super administrator and the team the post-migrate handler keeps in place.
     "SUPER_ADMIN_EMAIL": "SuperAdmin@easyautoml.com",

@@ -306,10 +306,17 @@ def test_training_without_funds_raises_and_records_nothing(machine: Machine) -> 
         Operation.machine_operations.training(machine, -1)
 
 
-@override_settings(EASYAUTOML_BILLING_IXIOO_OPERATIONS_PRICE={"training_price": 0})
 def test_free_training_records_the_operation_without_a_debit(machine: Machine) -> None:
-    operation = Operation.machine_operations.training(machine, 10)
+    operation = Operation.machine_operations.training(machine, 10)  # default price: 0
     assert operation.debit_ixioo is None and DebitIXIOO.objects.count() == 0
+
+
+@override_settings(BILLING_IXIOO_OPERATIONS_PRICE={"training_price": Decimal("0.01")})
+def test_the_original_unprefixed_price_setting_is_honoured(db: None) -> None:
+    owner = UserFactory.create(ixioo_balance=Decimal("10"))
+    machine = MachineFactory.create(machine_owner_user=owner)
+    operation = Operation.machine_operations.training(machine, 10)
+    assert operation.debit_ixioo is not None and operation.debit_ixioo.amount == Decimal("0.3")
 
 
 def test_verify_balances_finds_a_tampered_balance(rich_user: User) -> None:

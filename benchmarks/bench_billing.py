@@ -16,7 +16,8 @@ It measures, in one run:
 - debits/s with N concurrent workers (forked processes, or threads with ``--mode threads``,
   each with its own connection), on N users and on one
   shared user, for ours and for the reference; the reference's lost updates are counted;
-- claims/s with N workers (``Work.objects.claim_next``), and claim + finish/s.
+- claims/s on one connection and with N workers (``Work.objects.claim_next``), and
+  claim + finish/s.
 
 Figures depend on the machine and its load; the README records the machine they came from.
 """
@@ -303,6 +304,16 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.items)
     )
     servers = [ServerFactory.create() for _ in range(workers)]
+    single = max(1, args.items // 4)
+    start = time.perf_counter()
+    for _ in range(single):
+        Work.objects.claim_next(servers[0])
+    report("claim_next, 1 connection", single, time.perf_counter() - start)
+    Work.objects.all().delete()
+    Work.objects.bulk_create(
+        Work(machine=machine, is_work_training=True, is_work_status_wait_for_server_start=True)
+        for _ in range(args.items)
+    )
 
     def claim(i: int) -> list[int]:
         mine = []

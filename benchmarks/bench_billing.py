@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         f"debit, {workers} workers on 1 user (ours)",
         per_worker * workers,
         seconds,
-        f"final balance {hot_balance} (expected 0E-8)",
+        f"final balance {hot_balance:f} (expected 0)",
     )
     ref_hot = UserFactory.create(balance=Decimal(per_worker * workers) * amount)
 
@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         f"debit, {workers} workers on 1 user (reference)",
         per_worker * workers,
         seconds,
-        f"final balance {ref_balance}: {lost} lost updates",
+        f"final balance {ref_balance:f} (expected 0): {lost} lost updates",
     )
     print(
         f"{'ratio ours / reference, ' + str(workers) + ' workers on 1 user':<58} "

@@ -102,6 +102,8 @@ class TeamFactory(DjangoModelFactory[Team]):
 
 
 class NNModelFactory(DjangoModelFactory[NNModel]):
+    """A small serialized network."""
+
     class Meta:
         model = NNModel
 
@@ -109,6 +111,8 @@ class NNModelFactory(DjangoModelFactory[NNModel]):
 
 
 class EncDecConfigurationFactory(DjangoModelFactory[EncDecConfiguration]):
+    """An empty encoder/decoder configuration."""
+
     class Meta:
         model = EncDecConfiguration
 
@@ -132,6 +136,8 @@ class MachineFactory(DjangoModelFactory[Machine]):
 
 
 class GraphFactory(DjangoModelFactory[Graph]):
+    """A scatterplot of two columns of a new machine."""
+
     class Meta:
         model = Graph
 
@@ -142,6 +148,8 @@ class GraphFactory(DjangoModelFactory[Graph]):
 
 
 class ServerFactory(DjangoModelFactory[Server]):
+    """A ready server with a unique name."""
+
     class Meta:
         model = Server
 
@@ -162,6 +170,8 @@ class WorkFactory(DjangoModelFactory[Work]):
 
 
 class DataLinesOperationFactory(DjangoModelFactory[DataLinesOperation]):
+    """Lines added for learning to a new machine."""
+
     class Meta:
         model = DataLinesOperation
 
@@ -171,6 +181,8 @@ class DataLinesOperationFactory(DjangoModelFactory[DataLinesOperation]):
 
 
 class MachineTableLockWriteFactory(DjangoModelFactory[MachineTableLockWrite]):
+    """A lock row on a per-machine data table."""
+
     class Meta:
         model = MachineTableLockWrite
 
@@ -178,6 +190,8 @@ class MachineTableLockWriteFactory(DjangoModelFactory[MachineTableLockWrite]):
 
 
 class ConsultingRequestFactory(DjangoModelFactory[ConsultingRequest]):
+    """An open data-engineering request."""
+
     class Meta:
         model = ConsultingRequest
 
@@ -188,6 +202,8 @@ class ConsultingRequestFactory(DjangoModelFactory[ConsultingRequest]):
 
 
 class EasyAutoMLLoggerFactory(DjangoModelFactory[EasyAutoMLLogger]):
+    """A log record."""
+
     class Meta:
         model = EasyAutoMLLogger
 

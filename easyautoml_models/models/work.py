@@ -176,21 +176,15 @@ class WorkQuerySet(models.QuerySet["Work"]):
         """
         if not isinstance(server, Server) or server.pk is None:
             raise ValueError(f"claim_next() needs a saved Server, not {server!r}")
-        queue = self.waiting()
-        if mode == "training":
-            queue = queue.training()
-        elif mode == "solving":
-            queue = queue.solving()
-        elif mode is not None:
+        if mode not in (None, "training", "solving"):
             raise ValueError(f"mode must be 'training', 'solving' or None, not {mode!r}")
-        queue = queue.order_by("creation_date_time", "pk")
         using = self.db
-        connection = connections[using]
-        if connection.vendor == "postgresql":
+        if connections[using].vendor == "postgresql":
             # The compiled statement is reused only for the plain queue (no caller filters).
             plain = not self.query.has_filters()
             cache_key = (using, mode, self.model) if plain else None
-            return self._claim_skip_locked(queue, server, cache_key)
+            return self._claim_skip_locked(mode, server, cache_key)
+        queue = self._queue(mode)
         while True:  # each lost race means another caller took an item: this ends
             item = queue.first()
             if item is None:
@@ -205,8 +199,17 @@ class WorkQuerySet(models.QuerySet["Work"]):
                 item._apply(changes)
                 return item
 
+    def _queue(self, mode: str | None) -> WorkQuerySet:
+        """Waiting items of ``mode`` (None: both), oldest first."""
+        queue = self.waiting()
+        if mode == "training":
+            queue = queue.training()
+        elif mode == "solving":
+            queue = queue.solving()
+        return queue.order_by("creation_date_time", "pk")
+
     def _claim_skip_locked(
-        self, queue: WorkQuerySet, server: Server, cache_key: tuple[Any, ...] | None
+        self, mode: str | None, server: Server, cache_key: tuple[Any, ...] | None
     ) -> Work | None:
         """One statement: ``UPDATE ... WHERE pk = (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING``.
 
@@ -219,7 +222,7 @@ class WorkQuerySet(models.QuerySet["Work"]):
         changes = self._claim_changes(server)
         statement = _CLAIM_STATEMENTS.get(cache_key) if cache_key else None
         if statement is None:
-            statement = self._claim_statement(queue, list(changes))
+            statement = self._claim_statement(self._queue(mode), list(changes))
             if cache_key:
                 _CLAIM_STATEMENTS[cache_key] = statement
         sql, pick_params, prepare, load = statement

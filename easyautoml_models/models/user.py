@@ -181,6 +181,11 @@ class User(AbstractBaseUser, PermissionsMixin):
                 for field in self._meta.concrete_fields
                 if not field.primary_key and field.name not in LEDGER_FIELDS
             ]
+        elif LEDGER_FIELDS & set(kwargs["update_fields"]):
+            raise ValueError(
+                f"{sorted(LEDGER_FIELDS & set(kwargs['update_fields']))} change only through "
+                "the ledger (Credit/Debit/CreditIXIOO/DebitIXIOO managers)"
+            )
         super().save(*args, **kwargs)
 
     def clean(self) -> None:

@@ -216,6 +216,14 @@ def test_saving_a_stale_profile_never_overwrites_a_balance(rich_user: User) -> N
     assert fresh.user_balance == Decimal("70")
 
 
+def test_saving_a_balance_field_explicitly_is_refused(rich_user: User) -> None:
+    rich_user.user_balance = Decimal("1000000")
+    with pytest.raises(ValueError, match="change only through the ledger"):
+        rich_user.save(update_fields=["user_balance"])
+    rich_user.save()  # silently keeps the stored balance
+    assert _balances(rich_user) == (Decimal("100"), Decimal("50"))
+
+
 def test_a_new_user_cannot_start_with_money(db: None) -> None:
     with pytest.raises(ValueError, match="zero balances"):
         User.objects.create_user(email="cheat@example.com", user_balance=Decimal("1000"))

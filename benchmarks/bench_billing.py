@@ -1,7 +1,8 @@
 """Benchmark of the easyautoml_models ledger and work queue on PostgreSQL.
 
-Run from the project root (the embedded PostgreSQL 18 of ``.pgdata/`` unless ``DATABASE_URL`` is
-set; the benchmark uses its own database ``easyautoml_bench`` there, emptied at start)::
+Run from the project root. It never touches the project's database: it uses its own database,
+emptied at start: ``easyautoml_bench`` on the embedded PostgreSQL 18 of ``.pgdata/``, or
+``<database>_bench`` on the server of ``DATABASE_URL`` when that is set::
 
     .venv/bin/python benchmarks/bench_billing.py            # default sizes
     .venv/bin/python benchmarks/bench_billing.py --debits 3000 --items 4000 --workers 8
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -39,13 +41,41 @@ sys.path.insert(0, str(ROOT))
 BENCH_DATABASE = "easyautoml_bench"
 
 
+def _bench_url() -> str:
+    """URL of the benchmark's own database, created if needed; never the project's database.
+
+    Without ``DATABASE_URL``: database ``easyautoml_bench`` on the embedded server. With it:
+    ``<its database>_bench`` on the same server. Worked out in a child process, because importing
+    the ``settings`` package here would fix ``DATABASES`` before we point it elsewhere.
+    """
+    code = (
+        "import os, sys\n"
+        "from urllib.parse import urlsplit, urlunsplit\n"
+        "from settings.database import _create_database, embedded_url\n"
+        "url = os.environ.get('DATABASE_URL')\n"
+        "if not url:\n"
+        f"    print(embedded_url({BENCH_DATABASE!r})); sys.exit()\n"
+        "parts = urlsplit(url)\n"
+        "if not parts.scheme.startswith('postgres'):\n"
+        "    sys.exit('error: this benchmark needs PostgreSQL (DATABASE_URL)')\n"
+        "name = parts.path.lstrip('/') + '_bench'\n"
+        "_create_database(url, name)\n"
+        "print(urlunsplit(parts._replace(path='/' + name)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise SystemExit(result.stderr.strip() or "error: could not prepare the database")
+    return result.stdout.strip().splitlines()[-1]
+
+
 def _setup(synchronous_commit: str | None) -> None:
+    if "settings" in sys.modules:
+        raise RuntimeError("settings imported before the benchmark chose its database")
+    os.environ["DATABASE_URL"] = _bench_url()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings")
     os.environ.setdefault("DEBUG", "false")  # DEBUG would record every query in memory
-    if not os.environ.get("DATABASE_URL"):
-        from settings.database import embedded_url
-
-        os.environ["DATABASE_URL"] = embedded_url(BENCH_DATABASE)
     import django
 
     django.setup()
@@ -65,6 +95,10 @@ def _setup(synchronous_commit: str | None) -> None:
 
     if connections["default"].vendor != "postgresql":
         raise SystemExit("error: this benchmark needs PostgreSQL (DATABASE_URL)")
+    name = connections["default"].settings_dict["NAME"]
+    if not str(name).endswith("_bench"):  # flush empties the database: only ever our own
+        raise SystemExit(f"error: refusing to flush {name!r}, which is not a benchmark database")
+    print(f"# database {name!r} (emptied first)")
     call_command("migrate", verbosity=0)
     call_command("flush", interactive=False, verbosity=0)
 

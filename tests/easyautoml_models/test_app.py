@@ -55,8 +55,21 @@ def test_settings_checks_name_every_bad_setting() -> None:
         "easyautoml_models.W001",
     ]
     assert all(m.hint for m in messages)
+    assert messages[1] == checks.Error(
+        "EASYAUTOML_WORK_LEASE_TIMEOUT must be a positive number of seconds, got 0.",
+        hint="Use a value well above the interval at which servers call heartbeat().",
+        id="easyautoml_models.E002",
+    )
     assert "training_price" in messages[0].msg
     assert any(m.id == "easyautoml_models.E001" for m in checks.run_checks())
+
+
+def test_settings_checks_skip_other_apps() -> None:
+    from django.apps import apps
+
+    with override_settings(EASYAUTOML_WORK_LEASE_TIMEOUT=0):
+        assert check_settings(app_configs=[apps.get_app_config("auth")]) == []
+        assert check_settings(app_configs=[apps.get_app_config("easyautoml_models")]) != []
 
 
 @pytest.mark.django_db

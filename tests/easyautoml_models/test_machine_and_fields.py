@@ -7,8 +7,10 @@ import math
 from decimal import Decimal
 
 import pytest
+from django.core import checks
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import connection, models
+from django.test.utils import isolate_apps
 
 from easyautoml_models.encoders import JsonEncoderExtended
 from easyautoml_models.enums import DatasetColumnDataType
@@ -123,8 +125,23 @@ def test_sized_binary_field_has_a_valid_type_on_every_backend() -> None:
     assert field.db_type(FakeMySQL()) == "mediumblob"
 
 
+@isolate_apps("easyautoml_models")
 def test_sized_binary_field_checks_its_size_class() -> None:
-    field = SizedBinaryField(size_class=7)
-    field.set_attributes_from_name("blob")
-    [error] = [e for e in field.check() if e.id == "easyautoml_models.E004"]
-    assert "size_class must be 1, 2, 3 or 4" in error.msg
+    class Upload(models.Model):
+        blob = SizedBinaryField(size_class=7)
+
+        class Meta:
+            app_label = "easyautoml_models"
+
+        def __str__(self) -> str:
+            return "upload"
+
+    field = Upload._meta.get_field("blob")
+    assert [e for e in field.check() if (e.id or "").startswith("easyautoml_models")] == [
+        checks.Error(
+            "size_class must be 1, 2, 3 or 4, not 7.",
+            hint="Use 1 (tinyblob), 2 (blob), 3 (mediumblob) or 4 (longblob).",
+            obj=field,
+            id="easyautoml_models.E004",
+        )
+    ]

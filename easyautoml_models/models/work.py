@@ -39,6 +39,7 @@ from easyautoml_models.models.infrastructure import Server
 
 __all__ = [
     "MODE_FLAGS",
+    "QUEUE_FIELDS",
     "STATUS_FLAGS",
     "WORK_STATUSES",
     "Work",
@@ -72,6 +73,20 @@ STATUS_FLAGS: dict[str, str] = {
 }
 #: The mode flags; exactly one is true (a database CHECK).
 MODE_FLAGS = ("is_work_training", "is_work_solving")
+#: Columns only the queue transitions write; ``Work.save()`` leaves them alone on updates.
+QUEUE_FIELDS = frozenset(
+    {
+        *STATUS_FLAGS.values(),
+        "server",
+        "work_started_by_server_name",
+        "work_started_at_date_time",
+        "work_heartbeat_date_time",
+        "work_finished_at_date_time",
+        "work_finished_duration_seconds",
+        "work_finished_by_server_name",
+        "work_attempt_count",
+    }
+)
 
 
 #: Compiled claim statements, by (alias, mode, model); see _claim_skip_locked.
@@ -405,10 +420,28 @@ class Work(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         """Save after checking that exactly one mode and one status flag are set.
 
+        For an existing item the queue state (:data:`QUEUE_FIELDS`: status flags, server, claim
+        and finish times, attempts) is left as stored: it changes only through the transitions,
+        so saving a stale copy (an edit form, say) cannot undo a claim made meanwhile.
+
         Raises:
             ValidationError: not exactly one mode or not exactly one status flag is True.
+            ValueError: ``update_fields`` names a queue-state field.
         """
         self._check_flags()
+        if not self._state.adding:
+            update_fields = kwargs.get("update_fields")
+            if update_fields is None:
+                kwargs["update_fields"] = [
+                    field.name
+                    for field in self._meta.concrete_fields
+                    if not field.primary_key and field.name not in QUEUE_FIELDS
+                ]
+            elif QUEUE_FIELDS & set(update_fields):
+                raise ValueError(
+                    f"{sorted(QUEUE_FIELDS & set(update_fields))} change only through the queue "
+                    "methods (claim_next, heartbeat, finish, fail, requeue, cancel)"
+                )
         super().save(*args, **kwargs)
 
     @property

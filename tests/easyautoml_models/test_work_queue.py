@@ -304,3 +304,19 @@ def test_claim_next_respects_the_callers_filters(machine: Machine, server: Serve
     assert claimed is not None and claimed.pk == mine.pk
     assert Work.objects.filter(machine=machine).claim_next(server) is None
     assert list(Work.objects.waiting()) == [second]
+
+
+def test_saving_a_stale_copy_never_undoes_a_claim(machine: Machine, server: Server) -> None:
+    item = WorkFactory.create(machine=machine)
+    stale = Work.objects.get(pk=item.pk)  # e.g. loaded by an edit form
+    claimed = Work.objects.claim_next(server)
+    assert claimed is not None and claimed.pk == item.pk
+    stale.work_duration_estimation_seconds = Decimal("42")
+    stale.save()  # still says "waiting" in memory
+    stored = Work.objects.get(pk=item.pk)
+    assert stored.status == WorkStatus.PROCESSING and stored.server_id == server.pk
+    assert stored.work_duration_estimation_seconds == Decimal("42")
+    with pytest.raises(ValueError, match="change only through the queue methods"):
+        stale.save(update_fields=["is_work_status_wait_for_server_start"])
+    claimed.finish()  # the claim is intact
+    assert Work.objects.get(pk=item.pk).status == WorkStatus.FINISHED

@@ -98,7 +98,7 @@ class UserAdmin(DjangoUserAdmin):
                     "user_ixioo_balance",
                     "coupon_balance",
                     "last_billing_time",
-                                "recent_ledger_entries",
+                    "recent_ledger_entries",
                 ],
             },
         ),
@@ -147,7 +147,11 @@ class UserAdmin(DjangoUserAdmin):
             return "-"
         entries: list[tuple[Any, int, str, Any]] = []
         for currency in CURRENCIES.values():
-            for sign, model in ((1, currency.credit_model), (-1, currency.debit_model)):
+            ledgers: list[tuple[int, Any]] = [
+                (1, currency.credit_model),
+                (-1, currency.debit_model),
+            ]
+            for sign, model in ledgers:
                 rows = model._default_manager.filter(user=obj).order_by("-date_time")
                 short = "USD" if currency.key == "usd" else "EAML"
                 entries += [
@@ -262,7 +266,9 @@ class UserAdmin(DjangoUserAdmin):
             raise Http404(direction)
         user = self.get_object(request, unquote(object_id))
         if user is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            return self._get_obj_does_not_exist_redirect(  # type: ignore[attr-defined]
+                request, self.opts, object_id
+            )
         allowed = self.allowed_currencies(request, direction)
         if not allowed or not self.has_view_or_change_permission(request, user):
             raise PermissionDenied

@@ -110,7 +110,7 @@ class OperationAdmin(ReadOnlyModelAdmin):
         ("Who and what", {"fields": ["operation_user", "machine_owner", "machine"]}),
         ("Quantities", {"fields": ["count_of_lines", "count_of_training_epoch"]}),
         ("Ledger entries", {"fields": list(_LEDGER_LINKS)}),
-        ("Type flags", {"classes": ["collapse"], "fields": OPERATION_TYPES}),
+        ("Type flags", {"classes": ["collapse"], "fields": tuple(OPERATION_TYPES)}),
         ("Idempotency", {"classes": ["collapse"], "fields": ["idempotency_key"]}),
     ]
 

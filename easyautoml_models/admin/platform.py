@@ -32,23 +32,26 @@ _MACHINE_GROUPS: list[tuple[str, bool, Any]] = [
     (
         "Identity",
         False,
-        lambda name: name
-        in {
-            "id",
-            "timestamp",
-            "machine_original",
-            "machine_owner_user",
-            "machine_owner_team",
-            "machine_name",
-            "machine_description",
-            "machine_level",
-        },
+        lambda name: (
+            name
+            in {
+                "id",
+                "timestamp",
+                "machine_original",
+                "machine_owner_user",
+                "machine_owner_team",
+                "machine_name",
+                "machine_description",
+                "machine_level",
+            }
+        ),
     ),
     (
         "Marketplace",
         False,
-        lambda name: name.startswith("machine_")
-        and (name.endswith(("_public", "_usd", "_duplicatable"))),
+        lambda name: (
+            name.startswith("machine_") and (name.endswith(("_public", "_usd", "_duplicatable")))
+        ),
     ),
     (
         "Re-run flags",

@@ -36,13 +36,13 @@ def make_work(status: str, *, server: Server | None = None, **fields: Any) -> Wo
     ``stale`` is a processing item whose heartbeat is an hour old (only the timestamps are
     back-dated; the status flags are set by ``claim_next``).
     """
-    work = WorkFactory(**fields)
+    work = WorkFactory.create(**fields)
     if status == "waiting":
         return work
     if status == "cancelled":
         work.cancel()
         return work
-    server = server or ServerFactory()
+    server = server or ServerFactory.create()
     claimed = Work.objects.filter(pk=work.pk).claim_next(server)
     assert claimed is not None and claimed.pk == work.pk
     if status == "processing":
@@ -66,7 +66,7 @@ def make_operations(n: int) -> list[Operation]:
     """``n`` operations of varied types, each with its own users, machine and ledger entry."""
     operations: list[Operation] = []
     for i in range(n):
-        machine = MachineFactory(machine_owner_user=UserFactory(ixioo_balance=100))
+        machine = MachineFactory.create(machine_owner_user=UserFactory.create(ixioo_balance=100))
         if i % 2 == 0:
             operation = Operation.machine_operations.training(
                 machine, 10, count_of_training_epoch=3, idempotency_key=f"train-{machine.pk}"
@@ -90,17 +90,19 @@ def _servers(n: int) -> list[Any]:
 
 
 def _teams(n: int) -> list[Any]:
-    return [TeamFactory(members=[UserFactory()]) for _ in range(n)]
+    return [TeamFactory.create(members=[UserFactory.create()]) for _ in range(n)]
 
 
 def _machines(n: int) -> list[Any]:
-    return [MachineFactory(machine_owner_team=TeamFactory()) for _ in range(n)]
+    return [MachineFactory.create(machine_owner_team=TeamFactory.create()) for _ in range(n)]
 
 
 def _consulting(n: int) -> list[Any]:
     return [
-        ConsultingRequestFactory(
-            team=TeamFactory(), machine=MachineFactory(), consultant_user=UserFactory()
+        ConsultingRequestFactory.create(
+            team=TeamFactory.create(),
+            machine=MachineFactory.create(),
+            consultant_user=UserFactory.create(),
         )
         for _ in range(n)
     ]

@@ -26,11 +26,11 @@ def page(user: User, direction: str) -> str:
 def state(user: User) -> tuple[Any, ...]:
     """The user's balances and ledger row counts."""
     user.refresh_from_db()
-    counts = tuple(model.objects.filter(user=user).count() for model in LEDGERS)
+    counts = tuple(model._default_manager.filter(user=user).count() for model in LEDGERS)
     return (user.user_balance, user.user_ixioo_balance, *counts)
 
 
-def submit(client: Client, user: User, direction: str, confirm: bool, **data: str):  # type: ignore[no-untyped-def]
+def submit(client: Client, user: User, direction: str, confirm: bool, **data: str) -> Any:
     payload = {"currency": "usd", "amount": "25", "reason": "goodwill", **data}
     if confirm:
         payload["_confirm"] = "yes"
@@ -40,7 +40,7 @@ def submit(client: Client, user: User, direction: str, confirm: bool, **data: st
 def test_credit_needs_the_confirmation_then_moves_balance_and_ledger_together(
     admin_client: Client,
 ) -> None:
-    user = UserFactory(balance=Decimal("10"))
+    user = UserFactory.create(balance=Decimal("10"))
     form = admin_client.get(page(user, "credit"))
     assert form.status_code == 200
     assert 'name="amount"' in form.content.decode()
@@ -58,24 +58,24 @@ def test_credit_needs_the_confirmation_then_moves_balance_and_ledger_together(
     entry = Credit.objects.filter(user=user).order_by("-date_time").first()
     assert entry is not None and entry.amount == Decimal("25")
     log = LogEntry.objects.get(object_id=str(user.pk))
-    assert log.get_change_message() == (
-        f"Credited 25 USD (credit {entry.pk}). Reason: refund #42"
-    )
+    assert log.get_change_message() == (f"Credited 25 USD (credit {entry.pk}). Reason: refund #42")
     detail = admin_client.get(done["Location"]).content.decode()
     assert "Credited 25 USD to" in detail and "the USD balance is now 35" in detail
     assert reverse("admin:easyautoml_models_credit_change", args=[entry.pk]) in detail
 
 
 def test_debit_of_tokens_uses_the_token_ledger(admin_client: Client) -> None:
-    user = UserFactory(ixioo_balance=Decimal("5"))
+    user = UserFactory.create(ixioo_balance=Decimal("5"))
     response = submit(admin_client, user, "debit", True, currency="eaml", amount="1.25")
     assert response.status_code == 302
     assert state(user) == (Decimal("0"), Decimal("3.75"), 0, 0, 1, 1)
 
 
 @pytest.mark.parametrize("currency", ["usd", "eaml"])
-def test_overdraft_shows_the_error_and_changes_nothing(admin_client: Client, currency: str) -> None:
-    user = UserFactory(balance=Decimal("10"), ixioo_balance=Decimal("10"))
+def test_overdraft_shows_the_error_and_changes_nothing(
+    admin_client: Client, currency: str
+) -> None:
+    user = UserFactory.create(balance=Decimal("10"), ixioo_balance=Decimal("10"))
     before = state(user)
     response = submit(admin_client, user, "debit", True, currency=currency, amount="50")
     assert response.status_code == 200
@@ -106,7 +106,7 @@ def test_overdraft_shows_the_error_and_changes_nothing(admin_client: Client, cur
 def test_bad_input_names_the_field_and_changes_nothing(
     admin_client: Client, data: dict[str, str], field: str, message: str
 ) -> None:
-    user = UserFactory(balance=Decimal("10"))
+    user = UserFactory.create(balance=Decimal("10"))
     before = state(user)
     response = submit(admin_client, user, "credit", True, **data)
     assert response.status_code == 200
@@ -117,7 +117,7 @@ def test_bad_input_names_the_field_and_changes_nothing(
 
 
 def test_edit_goes_back_to_the_form_with_the_values(admin_client: Client) -> None:
-    user = UserFactory()
+    user = UserFactory.create()
     response = admin_client.post(
         page(user, "credit"), {"currency": "usd", "amount": "7", "reason": "x", "_edit": "1"}
     )
@@ -127,12 +127,12 @@ def test_edit_goes_back_to_the_form_with_the_values(admin_client: Client) -> Non
 
 
 def test_balance_pages_need_the_ledger_add_permission(client: Client) -> None:
-    staff = UserFactory(is_staff=True)
+    staff = UserFactory.create(is_staff=True)
     staff.user_permissions.add(
         *Permission.objects.filter(codename__in=["view_user", "change_user", "add_credit"])
     )
     client.force_login(staff)
-    user = UserFactory(balance=Decimal("10"), ixioo_balance=Decimal("10"))
+    user = UserFactory.create(balance=Decimal("10"), ixioo_balance=Decimal("10"))
     before = state(user)
     # May credit USD only: the debit page is forbidden, the token currency is not offered.
     assert client.get(page(user, "debit")).status_code == 403
@@ -146,14 +146,14 @@ def test_balance_pages_need_the_ledger_add_permission(client: Client) -> None:
     assert 'id="credit-balance-link"' in change.content.decode()
     assert 'id="debit-balance-link"' not in change.content.decode()
 
-    nobody = UserFactory(is_staff=True)
+    nobody = UserFactory.create(is_staff=True)
     nobody.user_permissions.add(*Permission.objects.filter(codename__in=["view_user"]))
     client.force_login(nobody)
     assert client.get(page(user, "credit")).status_code == 403
 
 
 def test_the_user_form_cannot_change_a_balance(admin_client: Client) -> None:
-    user = UserFactory(balance=Decimal("10"))
+    user = UserFactory.create(balance=Decimal("10"))
     change = reverse("admin:easyautoml_models_user_change", args=[user.pk])
     response = admin_client.get(change)
     form = response.context["adminform"].form
@@ -183,7 +183,7 @@ def test_the_user_form_cannot_change_a_balance(admin_client: Client) -> None:
 
 
 def test_changelist_actions_lead_to_the_balance_page_for_one_user(admin_client: Client) -> None:
-    first, second = UserFactory(), UserFactory()
+    first, second = UserFactory.create(), UserFactory.create()
     changelist = reverse("admin:easyautoml_models_user_changelist")
     one = admin_client.post(
         changelist, {"action": "credit_balance", "_selected_action": [str(first.pk)]}

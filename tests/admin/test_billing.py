@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -31,21 +32,24 @@ def url(model_name: str, view: str, *args: object) -> str:
     return reverse(f"admin:easyautoml_models_{model_name}_{view}", args=args)
 
 
-def snapshot() -> dict[str, list[tuple[object, ...]]]:
+def snapshot() -> dict[str, Any]:
     """Every billing row and every balance, to prove that nothing changed."""
     from easyautoml_models.models import User
 
-    rows = {name: sorted(map(tuple, model.objects.values_list())) for name, model in MODELS.items()}
+    rows = {
+        name: sorted(map(tuple, model._default_manager.values_list()))
+        for name, model in MODELS.items()
+    }
     rows["balances"] = sorted(
         User.objects.values_list("pk", "user_balance", "user_ixioo_balance", "coupon_balance")
     )
-    return rows  # type: ignore[return-value]
+    return rows
 
 
 @pytest.fixture
 def staff_client(client: Client) -> Client:
     """A staff user who may use the admin but has no billing permission."""
-    staff = UserFactory(is_staff=True)
+    staff = UserFactory.create(is_staff=True)
     staff.user_permissions.add(*Permission.objects.filter(codename__in=["view_work", "view_user"]))
     client.force_login(staff)
     return client
@@ -64,7 +68,7 @@ def test_staff_without_billing_permissions_cannot_see_billing_pages(
 
 
 def test_view_permission_shows_the_ledger_read_only(client: Client) -> None:
-    staff = UserFactory(is_staff=True)
+    staff = UserFactory.create(is_staff=True)
     staff.user_permissions.add(Permission.objects.get(codename="view_credit"))
     client.force_login(staff)
     credit = ROW_MAKERS["credit"](1)[0]
@@ -142,7 +146,7 @@ def test_ledger_list_signs_amounts_and_links_the_operation(admin_client: Client)
     html = response.content.decode()
     assert "+2.50 EAML" in html
     assert url("operation", "change", payment.pk) in html
-    user = UserFactory(balance=Decimal("12.5"))
+    user = UserFactory.create(balance=Decimal("12.5"))
     Debit.objects.decrease(user, Decimal("2"))
     html = admin_client.get(url("debit", "changelist"), {"q": user.email}).content.decode()
     assert "−2.00 USD" in html

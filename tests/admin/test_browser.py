@@ -60,9 +60,9 @@ def test_login_page_rejects_a_wrong_password(page: Page) -> None:
 
 
 def test_work_queue_filter_errored_and_requeue_one(page: Page, screenshots: Path) -> None:
-    gpu = ServerFactory(server_name="gpu-01")
+    gpu = ServerFactory.create(server_name="gpu-01")
     names = ["Churn predictor", "Invoice OCR", "Sales forecast", "Fraud scoring", "Text triage"]
-    machines = [MachineFactory(machine_name=name) for name in names]
+    machines = [MachineFactory.create(machine_name=name) for name in names]
     items = {
         "waiting": make_work("waiting", machine=machines[0]),
         "processing": make_work("processing", machine=machines[1], server=gpu),
@@ -107,7 +107,7 @@ def test_work_queue_filter_errored_and_requeue_one(page: Page, screenshots: Path
 
 
 def test_credit_a_user_then_try_an_overdraft(page: Page) -> None:
-    customer = UserFactory(email="customer@example.com", balance=Decimal("10"))
+    customer = UserFactory.create(email="customer@example.com", balance=Decimal("10"))
     log_in(page)
 
     page.goto(f"/admin/easyautoml_models/user/{customer.pk}/change/")

@@ -48,7 +48,7 @@ def test_changelist_and_detail_render(admin_client: Client, model_name: str) -> 
 
 
 def test_machine_fieldsets_show_every_field_once(admin_client: Client) -> None:
-    machine = MachineFactory()
+    machine = MachineFactory.create()
     model_admin = admin.site._registry[Machine]
     assert isinstance(model_admin, MachineAdmin)
     fieldsets = model_admin.get_fieldsets(None, machine)  # type: ignore[arg-type]
@@ -61,7 +61,7 @@ def test_machine_fieldsets_show_every_field_once(admin_client: Client) -> None:
 
 
 def test_machine_change_form_saves_through_the_model(admin_client: Client) -> None:
-    machine = MachineFactory()
+    machine = MachineFactory.create()
     column_types = Machine.objects.get(pk=machine.pk).dfr_columns_type_user_df
     change = url("machine", "change", machine.pk)
     form = admin_client.get(change).context["adminform"].form
@@ -117,15 +117,15 @@ def test_add_user_with_email_login(admin_client: Client) -> None:
 
 
 def test_user_page_lists_teams_and_recent_ledger_entries(admin_client: Client) -> None:
-    user = UserFactory(balance=3)
-    team = TeamFactory(members=[user])
+    user = UserFactory.create(balance=3)
+    team = TeamFactory.create(members=[user])
     html = admin_client.get(url("user", "change", user.pk)).content.decode()
     assert url("team", "change", team.pk) in html
     assert 'class="eaml-ledger"' in html and "+3.00 USD" in html
 
 
 def test_team_membership_goes_through_the_model(admin_client: Client) -> None:
-    owner, alice, bob = UserFactory(), UserFactory(), UserFactory()
+    owner, alice, bob = UserFactory.create(), UserFactory.create(), UserFactory.create()
     response = admin_client.post(
         url("team", "add"),
         {"name": "Data team", "admin_user": owner.pk, "users": [owner.pk, alice.pk], "url": ""},
@@ -148,8 +148,8 @@ def test_team_membership_goes_through_the_model(admin_client: Client) -> None:
 
 
 def test_autocomplete_finds_users_and_machines(admin_client: Client) -> None:
-    UserFactory(email="findme@example.com")
-    MachineFactory(machine_name="Needle machine")
+    UserFactory.create(email="findme@example.com")
+    MachineFactory.create(machine_name="Needle machine")
     autocomplete = reverse("admin:autocomplete")
     users = admin_client.get(
         autocomplete,

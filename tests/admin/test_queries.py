@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 APP = "easyautoml_models"
 REGISTERED = sorted(
-    model._meta.model_name for model in admin.site._registry if model._meta.app_label == APP
+    str(model._meta.model_name) for model in admin.site._registry if model._meta.app_label == APP
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html as html_module
 import re
+from typing import Any
 
 import pytest
 from django.contrib.admin.models import LogEntry
@@ -20,11 +21,11 @@ pytestmark = pytest.mark.django_db
 CHANGELIST = reverse("admin:easyautoml_models_work_changelist")
 
 
-def listed_ids(response) -> list[int]:  # type: ignore[no-untyped-def]
+def listed_ids(response: Any) -> list[int]:
     return sorted(work.pk for work in response.context["cl"].result_list)
 
 
-def status_counts(response) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def status_counts(response: Any) -> dict[str, int]:
     return {entry["value"]: entry["count"] for entry in response.context["status_counts"]}
 
 
@@ -51,7 +52,10 @@ def test_changelist_shows_badges_and_counts_per_status(admin_client: Client) -> 
     "status", ["waiting", "processing", "stale", "finished", "error", "cancelled"]
 )
 def test_status_filter(admin_client: Client, status: str) -> None:
-    items = {name: make_work(name) for name in ["waiting", "processing", "stale", "finished", "error", "cancelled"]}
+    items = {
+        name: make_work(name)
+        for name in ["waiting", "processing", "stale", "finished", "error", "cancelled"]
+    }
     response = admin_client.get(CHANGELIST, {"status": status})
     assert listed_ids(response) == [items[status].pk]
 
@@ -59,11 +63,11 @@ def test_status_filter(admin_client: Client, status: str) -> None:
 def test_mode_server_and_search_filters(admin_client: Client) -> None:
     training = make_work("processing")
     solving = make_work("waiting", is_work_training=False, is_work_solving=True)
-    named = make_work("waiting", machine=MachineFactory(machine_name="Churn predictor"))
+    named = make_work("waiting", machine=MachineFactory.create(machine_name="Churn predictor"))
     assert listed_ids(admin_client.get(CHANGELIST, {"mode": "solving"})) == [solving.pk]
-    assert listed_ids(admin_client.get(CHANGELIST, {"server__id__exact": training.server_id})) == [
-        training.pk
-    ]
+    assert listed_ids(
+        admin_client.get(CHANGELIST, {"server__id__exact": str(training.server_id)})
+    ) == [training.pk]
     assert listed_ids(admin_client.get(CHANGELIST, {"q": "churn"})) == [named.pk]
     assert listed_ids(admin_client.get(CHANGELIST, {"q": str(solving.pk)})) == [solving.pk]
     # A search term that is not a number is no match for the id, never an error.
@@ -87,7 +91,7 @@ def test_detail_page_shows_the_error_json_readably(admin_client: Client) -> None
     assert 'name="_save"' not in html
 
 
-def post_action(client: Client, action: str, works: list[Work]):  # type: ignore[no-untyped-def]
+def post_action(client: Client, action: str, works: list[Work]) -> Any:
     return client.post(
         CHANGELIST,
         {"action": action, "_selected_action": [str(work.pk) for work in works]},
@@ -129,7 +133,7 @@ def test_cancel_action_cancels_waiting_items_only(admin_client: Client) -> None:
 
 
 def test_actions_need_the_change_work_permission(client: Client) -> None:
-    staff = UserFactory(is_staff=True)
+    staff = UserFactory.create(is_staff=True)
     staff.user_permissions.add(Permission.objects.get(codename="view_work"))
     client.force_login(staff)
     errored = make_work("error")

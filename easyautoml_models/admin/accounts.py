@@ -17,7 +17,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from easyautoml_models.admin.base import NullableOptionalAdmin, admin_link
+from easyautoml_models.admin.base import ADMIN_CSS, NullableOptionalAdmin, admin_link
 from easyautoml_models.admin.billing import signed_amount
 from easyautoml_models.admin.forms import (
     CURRENCIES,
@@ -130,7 +130,7 @@ class UserAdmin(DjangoUserAdmin):
     actions = ["credit_balance", "debit_balance"]
 
     class Media:
-        css = {"all": ["easyautoml_models/admin.css"]}
+        css = ADMIN_CSS
 
     # Read-only fields --------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -11,10 +11,12 @@ from django.contrib import admin
 from django.db import models
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 __all__ = [
+    "ADMIN_CSS",
     "NullableOptionalAdmin",
     "ReadOnlyModelAdmin",
     "admin_link",
@@ -22,7 +24,12 @@ __all__ = [
     "field_names",
     "format_duration",
     "pretty_json",
+    "short_datetime",
 ]
+
+
+#: The stylesheet of the badges and amounts, for ``class Media: css = ADMIN_CSS``.
+ADMIN_CSS = {"all": ["easyautoml_models/admin.css"]}
 
 
 class ReadOnlyModelAdmin(admin.ModelAdmin):
@@ -81,6 +88,19 @@ def format_duration(seconds: float | Decimal | timedelta | None) -> str:
     if minutes:
         return f"{minutes}m {secs:02d}s"
     return f"{secs}s"
+
+
+def short_datetime(value: datetime | None) -> SafeString | str:
+    """``2026-11-23 14:35`` in the current time zone, the full timestamp as a tooltip."""
+    if value is None:
+        return "-"
+    local = timezone.localtime(value) if timezone.is_aware(value) else value
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        value.isoformat(),
+        local.isoformat(sep=" ", timespec="seconds"),
+        local.strftime("%Y-%m-%d %H:%M"),
+    )
 
 
 def pretty_json(value: Any) -> SafeString:

@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from easyautoml_models.admin.base import ReadOnlyModelAdmin, admin_link
+from easyautoml_models.admin.base import ADMIN_CSS, ReadOnlyModelAdmin, admin_link, short_datetime
 from easyautoml_models.models import (
     OPERATION_TYPES,
     Billing,
@@ -90,13 +90,13 @@ class OperationAdmin(ReadOnlyModelAdmin):
     """Every billable operation, newest first, with who paid, for which machine, and how much."""
 
     list_display = [
-        "date_time",
+        "when",
         "operation_type",
         "operation_user",
         "machine_owner",
         "machine_link",
-        "count_of_lines",
-        "count_of_training_epoch",
+        "lines",
+        "epochs",
         "amount_charged",
     ]
     list_select_related = ["operation_user", "machine_owner", "machine", *_LEDGER_LINKS]
@@ -104,7 +104,11 @@ class OperationAdmin(ReadOnlyModelAdmin):
     date_hierarchy = "date_time"
     search_fields = ["operation_user__email", "machine__machine_name"]
     ordering = ["-date_time"]
-    readonly_fields = ["operation_type", "amount_charged"]
+    readonly_fields = ["operation_type", "amount_charged", "lines", "epochs"]
+
+    class Media:
+        css = ADMIN_CSS
+
     fieldsets = [
         (None, {"fields": ["id", "operation_type", "date_time", "amount_charged"]}),
         ("Who and what", {"fields": ["operation_user", "machine_owner", "machine"]}),
@@ -114,6 +118,10 @@ class OperationAdmin(ReadOnlyModelAdmin):
         ("Idempotency", {"classes": ["collapse"], "fields": ["idempotency_key"]}),
     ]
 
+    @admin.display(description="date", ordering="date_time")
+    def when(self, obj: Operation) -> SafeString | str:
+        return short_datetime(obj.date_time)
+
     @admin.display(description="type")
     def operation_type(self, obj: Operation) -> str:
         return operation_type_label(obj.get_type)
@@ -121,6 +129,14 @@ class OperationAdmin(ReadOnlyModelAdmin):
     @admin.display(description="machine", ordering="machine__machine_name")
     def machine_link(self, obj: Operation) -> SafeString | str:
         return admin_link(obj.machine)
+
+    @admin.display(description="lines", ordering="count_of_lines")
+    def lines(self, obj: Operation) -> int | None:
+        return obj.count_of_lines
+
+    @admin.display(description="epochs", ordering="count_of_training_epoch")
+    def epochs(self, obj: Operation) -> int | None:
+        return obj.count_of_training_epoch
 
     @admin.display(description="amount charged")
     def amount_charged(self, obj: Operation) -> SafeString | str:
@@ -140,15 +156,22 @@ class LedgerEntryAdmin(ReadOnlyModelAdmin):
     #: The reverse one-to-one name from the ledger row to its Operation.
     operation_link = ""
 
-    list_display = ["date_time", "user", "signed_amount", "operation"]
+    list_display = ["when", "user", "signed_amount", "operation"]
     list_filter = ["date_time"]
     date_hierarchy = "date_time"
     search_fields = ["user__email"]
     ordering = ["-date_time"]
     readonly_fields = ["operation"]
 
+    class Media:
+        css = ADMIN_CSS
+
     def get_list_select_related(self, request: HttpRequest) -> list[str]:
         return ["user", self.operation_link]
+
+    @admin.display(description="date", ordering="date_time")
+    def when(self, obj: Any) -> SafeString | str:
+        return short_datetime(obj.date_time)
 
     @admin.display(description="amount", ordering="amount")
     def signed_amount(self, obj: Any) -> SafeString:

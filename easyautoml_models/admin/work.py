@@ -19,19 +19,19 @@ from django.utils.safestring import SafeString
 from django.utils.text import capfirst
 
 from easyautoml_models.admin.base import (
+    ADMIN_CSS,
     NullableOptionalAdmin,
     ReadOnlyModelAdmin,
     admin_link,
     badge,
     format_duration,
     pretty_json,
+    short_datetime,
 )
 from easyautoml_models.exceptions import WorkStateError
 from easyautoml_models.models import Server, Work, WorkStatus
 
 __all__ = ["ServerAdmin", "WorkAdmin", "WorkModeFilter", "WorkStatusFilter"]
-
-ADMIN_CSS = {"all": ["easyautoml_models/admin.css"]}
 
 
 class WorkStatusFilter(admin.SimpleListFilter):
@@ -83,11 +83,11 @@ class WorkAdmin(ReadOnlyModelAdmin):
         "mode",
         "status_badge",
         "server",
-        "creation_date_time",
-        "work_started_at_date_time",
-        "work_finished_at_date_time",
+        "created",
+        "started",
+        "finished",
         "duration",
-        "work_attempt_count",
+        "attempts",
     ]
     list_display_links = ["id"]
     list_select_related = ["machine", "server"]
@@ -170,6 +170,22 @@ class WorkAdmin(ReadOnlyModelAdmin):
     def machine_link(self, obj: Work) -> SafeString | str:
         return admin_link(obj.machine)
 
+    @admin.display(description="created", ordering="creation_date_time")
+    def created(self, obj: Work) -> SafeString | str:
+        return short_datetime(obj.creation_date_time)
+
+    @admin.display(description="started", ordering="work_started_at_date_time")
+    def started(self, obj: Work) -> SafeString | str:
+        return short_datetime(obj.work_started_at_date_time)
+
+    @admin.display(description="finished", ordering="work_finished_at_date_time")
+    def finished(self, obj: Work) -> SafeString | str:
+        return short_datetime(obj.work_finished_at_date_time)
+
+    @admin.display(description="attempts", ordering="work_attempt_count")
+    def attempts(self, obj: Work) -> int:
+        return obj.work_attempt_count
+
     @admin.display(description="mode")
     def mode(self, obj: Work) -> str:
         return _mode(obj)
@@ -189,7 +205,7 @@ class WorkAdmin(ReadOnlyModelAdmin):
             return "-"
         end = obj.work_finished_at_date_time
         if end is None and obj.is_work_status_server_processing:
-            return f"{format_duration(timezone.now() - started)} so far"
+            return f"{format_duration(timezone.now() - started)} (running)"
         return format_duration(end - started) if end is not None else "-"
 
     @admin.display(description="error")

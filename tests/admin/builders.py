@@ -62,11 +62,23 @@ def make_work(status: str, *, server: Server | None = None, **fields: Any) -> Wo
     raise ValueError(f"unknown status {status!r}")
 
 
-def make_operations(n: int) -> list[Operation]:
-    """``n`` operations of varied types, each with its own users, machine and ledger entry."""
+def make_operations(
+    n: int, *, emails: list[str] | None = None, machine_names: list[str] | None = None
+) -> list[Operation]:
+    """``n`` operations of varied types, each with its own users, machine and ledger entry.
+
+    Even ones are trainings (a DebitIXIOO), odd ones bill payments (a CreditIXIOO). ``emails``
+    and ``machine_names`` (cycled) give the owners and machines readable names.
+    """
     operations: list[Operation] = []
     for i in range(n):
-        machine = MachineFactory.create(machine_owner_user=UserFactory.create(ixioo_balance=100))
+        extra = {}
+        if emails:
+            email = emails[i % len(emails)]
+            extra["email"] = email if i < len(emails) else f"{i}.{email}"
+        owner = UserFactory.create(ixioo_balance=100, **extra)
+        names = {"machine_name": machine_names[i % len(machine_names)]} if machine_names else {}
+        machine = MachineFactory.create(machine_owner_user=owner, **names)
         if i % 2 == 0:
             operation = Operation.machine_operations.training(
                 machine, 10, count_of_training_epoch=3, idempotency_key=f"train-{machine.pk}"

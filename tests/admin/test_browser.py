@@ -33,10 +33,14 @@ def screenshots(tmp_path: Path) -> Path:
 
 
 def screenshot(page: Page, path: Path) -> None:
+    """A full-page PNG at 1600 px wide with the navigation sidebar folded away."""
+    page.set_viewport_size({"width": 1600, "height": 800})
+    if page.locator("#nav-sidebar").is_visible():
+        page.click("#toggle-nav-sidebar")
     page.screenshot(path=str(path), full_page=True)
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    assert int.from_bytes(data[16:20], "big") == 1280  # the viewport width
+    assert int.from_bytes(data[16:20], "big") == 1600  # the PNG's width
 
 
 def log_in(page: Page) -> None:
@@ -62,7 +66,10 @@ def test_login_page_rejects_a_wrong_password(page: Page) -> None:
 def test_work_queue_filter_errored_and_requeue_one(page: Page, screenshots: Path) -> None:
     gpu = ServerFactory.create(server_name="gpu-01")
     names = ["Churn predictor", "Invoice OCR", "Sales forecast", "Fraud scoring", "Text triage"]
-    machines = [MachineFactory.create(machine_name=name) for name in names]
+    owner = UserFactory.create(email="ana@acme.test")
+    machines = [
+        MachineFactory.create(machine_name=name, machine_owner_user=owner) for name in names
+    ]
     items = {
         "waiting": make_work("waiting", machine=machines[0]),
         "processing": make_work("processing", machine=machines[1], server=gpu),
@@ -99,7 +106,7 @@ def test_work_queue_filter_errored_and_requeue_one(page: Page, screenshots: Path
     row = page.locator("#result_list tbody tr")
     expect(row).to_have_count(1)
     expect(row.locator(".eaml-badge")).to_have_text("Waiting for a server")
-    expect(row.locator("td.field-work_attempt_count")).to_have_text("1")
+    expect(row.locator("td.field-attempts")).to_have_text("1")
     target.refresh_from_db()
     other_error.refresh_from_db()
     assert (target.status, other_error.status) == ("waiting", "error")
@@ -149,7 +156,11 @@ def test_credit_a_user_then_try_an_overdraft(page: Page) -> None:
 
 
 def test_operation_list(page: Page, screenshots: Path) -> None:
-    make_operations(6)
+    make_operations(
+        6,
+        emails=["ana@acme.test", "bruno@acme.test", "chen@lab.test"],
+        machine_names=["Churn predictor", "Invoice OCR", "Sales forecast"],
+    )
     log_in(page)
     page.goto("/admin/easyautoml_models/operation/")
     rows = page.locator("#result_list tbody tr")

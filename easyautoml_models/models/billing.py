@@ -575,8 +575,8 @@ class Operation(models.Model):
     is_machine_copy_update_operation = models.BooleanField(default=False)
     is_credit_from_user_operation = models.BooleanField(default=False)
     is_pay_a_bill_operation = models.BooleanField(default=False)
-    count_of_lines = models.IntegerField(null=True, blank=True)
-    count_of_training_epoch = models.IntegerField(null=True, blank=True)
+    count_of_lines = models.IntegerField(null=True)
+    count_of_training_epoch = models.IntegerField(null=True)
     idempotency_key = models.CharField(
         max_length=255,
         unique=True,

@@ -120,9 +120,9 @@ class Machine(models.Model):
 
     # Feature engineering
     fe_budget_total = D(null=True)
-    fe_columns_fet = J(default=dict, blank=True)
-    fe_count_of_fet = J(default=dict, blank=True)
-    fe_columns_inputs_importance_evaluation = J(default=dict, blank=True)
+    fe_columns_fet = J(default=dict)
+    fe_count_of_fet = J(default=dict)
+    fe_columns_inputs_importance_evaluation = J(default=dict)
     fe_find_delay_sec = models.IntegerField(null=True)
     fe_columns_inputs_importance_find_delay_sec = models.IntegerField(null=True)
 
@@ -136,13 +136,13 @@ class Machine(models.Model):
     enc_dec_columns_info_input_encode_count = models.IntegerField(null=True)
     enc_dec_columns_info_output_encode_count = models.IntegerField(null=True)
     parameter_nn_loss = models.CharField(
-        max_length=100, null=True, blank=True, choices=[(n, n) for n in LOSS_FUNCTIONS]
+        max_length=100, null=True, choices=[(n, n) for n in LOSS_FUNCTIONS]
     )
     parameter_nn_loss_scaler = D(null=True)
     parameter_nn_optimizer = models.CharField(
-        max_length=150, null=True, blank=True, choices=[(n, n) for n in OPTIMIZERS]
+        max_length=150, null=True, choices=[(n, n) for n in OPTIMIZERS]
     )
-    parameter_nn_shape = J(null=True, blank=True)
+    parameter_nn_shape = J(null=True)
     parameter_nn_find_delay_sec = models.IntegerField(null=True)
 
     # Training

@@ -185,14 +185,7 @@ class WorkQuerySet(models.QuerySet["Work"]):
         using = self.db
         connection = connections[using]
         if connection.features.has_select_for_update_skip_locked:
-            with transaction.atomic(using=using):
-                item = queue.select_for_update(skip_locked=True, of=("self",)).first()
-                if item is None:
-                    return None
-                changes = self._claim_changes(server)
-                self.model._base_manager.using(using).filter(pk=item.pk).update(**changes)
-            item._apply(changes)
-            return item
+            return self._claim_skip_locked(queue, server)
         for _ in range(_CLAIM_RETRIES):
             item = queue.first()
             if item is None:
@@ -207,6 +200,50 @@ class WorkQuerySet(models.QuerySet["Work"]):
                 item._apply(changes)
                 return item
         return None  # pragma: no cover - lost _CLAIM_RETRIES races in a row
+
+    def _claim_skip_locked(self, queue: WorkQuerySet, server: Server) -> Work | None:
+        """One statement: ``UPDATE ... WHERE pk = (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING``.
+
+        The subquery is compiled by Django, the lock clause comes from the backend, columns are
+        quoted by the backend and values are parameters.
+        """
+        using = self.db
+        connection = connections[using]
+        qn = connection.ops.quote_name
+        opts = self.model._meta
+        changes = self._claim_changes(server)
+        assignments, params = [], []
+        for name, value in changes.items():
+            field = opts.get_field(name)
+            if field.is_relation:
+                value = value.pk if value is not None else None
+            assignments.append(f"{qn(str(field.column))} = %s")  # type: ignore[union-attr]
+            params.append(field.get_db_prep_save(value, connection))  # type: ignore[union-attr]
+        pick = queue.values_list("pk", flat=True)[:1].query.get_compiler(using=using)
+        pick_sql, pick_params = pick.as_sql()
+        lock = connection.ops.for_update_sql(skip_locked=True)
+        fields = list(opts.concrete_fields)
+        waiting = qn(str(opts.get_field("is_work_status_wait_for_server_start").column))
+        pk = qn(str(opts.pk.column))
+        sql = (
+            f"UPDATE {qn(opts.db_table)} SET {', '.join(assignments)} "
+            f"WHERE {pk} = ({pick_sql} {lock}) AND {waiting} "
+            f"RETURNING {', '.join(qn(field.column) for field in fields)}"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, *pick_params])
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        values = []
+        for field, value in zip(fields, row, strict=True):
+            expression: Any = field.get_col(opts.db_table)
+            converters = connection.ops.get_db_converters(expression)
+            converters += expression.get_db_converters(connection)
+            for converter in converters:
+                value = converter(value, expression, connection)
+            values.append(value)
+        return self.model.from_db(using, [field.attname for field in fields], values)
 
     @staticmethod
     def _claim_changes(server: Server) -> dict[str, Any]:
@@ -291,8 +328,8 @@ class Work(models.Model):
     learning_delay_elapsed_seconds = D(null=True)
     solving_delay_elapsed_seconds = D(null=True)
     work_finished_at_date_time = models.DateTimeField(null=True)
-    text_error = models.JSONField(default=dict, blank=True)
-    text_warning = models.JSONField(default=dict, blank=True)
+    text_error = models.JSONField(default=dict)
+    text_warning = models.JSONField(default=dict)
     work_attempt_count = models.PositiveIntegerField(
         default=0, help_text="Times the item went back to the queue after an unfinished attempt"
     )

@@ -17,7 +17,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from easyautoml_models.admin.base import ADMIN_CSS, NullableOptionalAdmin, admin_link
+from easyautoml_models.admin.base import ADMIN_CSS, EmptyAllowedAdmin, admin_link
 from easyautoml_models.admin.billing import signed_amount
 from easyautoml_models.admin.forms import (
     CURRENCIES,
@@ -378,7 +378,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(Team)
-class TeamAdmin(NullableOptionalAdmin):
+class TeamAdmin(EmptyAllowedAdmin):
     """Teams. Adding or removing members grants or revokes the team's permission."""
 
     fields = ["name", "admin_user", "users", "url", "permission"]

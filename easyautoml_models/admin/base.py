@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.db import models
 from django.http import HttpRequest
@@ -17,7 +18,8 @@ from django.utils.safestring import SafeString
 
 __all__ = [
     "ADMIN_CSS",
-    "NullableOptionalAdmin",
+    "EmptyAllowedAdmin",
+    "JSONOrDefaultField",
     "ReadOnlyModelAdmin",
     "admin_link",
     "badge",
@@ -55,14 +57,38 @@ class ReadOnlyModelAdmin(admin.ModelAdmin):
         return False
 
 
-class NullableOptionalAdmin(admin.ModelAdmin):
-    """An admin whose forms let every nullable column be left empty (stored as NULL).
+class JSONOrDefaultField(forms.JSONField):
+    """An optional JSON form field whose empty box means the model field's default.
+
+    Django's JSON form field turns an empty box into None, which a ``NOT NULL`` column with
+    ``default=dict`` rejects. Used with ``required=False``, so ``{}`` is accepted too (and, being
+    "empty", is left out of the model's ``blank`` validation as Django does for optional fields).
+    """
+
+    def __init__(self, *, default: Any, **kwargs: Any) -> None:
+        self.model_default = default
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> Any:
+        if not self.disabled and value in (None, ""):
+            default = self.model_default
+            return default() if callable(default) else default
+        return super().to_python(value)
+
+
+class EmptyAllowedAdmin(admin.ModelAdmin):
+    """An admin whose forms accept empty values wherever the database does.
 
     The EasyAutoML models keep the original's ``null=True`` without ``blank=True`` on dozens of
-    columns (Machine has ~40); as they are, the admin form would demand a value for each.
+    columns (Machine has ~40), and JSON columns with ``default=dict`` but no ``blank=True``; as
+    they are, the admin form would demand a value for each. Here a nullable column may be left
+    empty (NULL), and a JSON column with a default accepts ``{}`` and treats an empty box as its
+    default.
     """
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if isinstance(db_field, models.JSONField) and db_field.has_default() and not db_field.null:
+            kwargs.update(form_class=JSONOrDefaultField, default=db_field.default, required=False)
         formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
         if formfield is not None and getattr(db_field, "null", False):
             formfield.required = False

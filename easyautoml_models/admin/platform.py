@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from easyautoml_models.admin.base import NullableOptionalAdmin, ReadOnlyModelAdmin, field_names
+from easyautoml_models.admin.base import EmptyAllowedAdmin, ReadOnlyModelAdmin, field_names
 from easyautoml_models.models import (
     ConsultingRequest,
     DataLinesOperation,
@@ -16,6 +17,7 @@ from easyautoml_models.models import (
     Machine,
     MachineTableLockWrite,
 )
+from easyautoml_models.models.consulting import CONSULTING_STATUS_FLAGS
 
 __all__ = [
     "ConsultingRequestAdmin",
@@ -99,7 +101,7 @@ def machine_fieldsets(names: list[str]) -> list[tuple[str, dict[str, Any]]]:
 
 
 @admin.register(Machine)
-class MachineAdmin(NullableOptionalAdmin):
+class MachineAdmin(EmptyAllowedAdmin):
     """Machines, with their ~100 fields grouped in collapsible sections."""
 
     list_display = [
@@ -137,7 +139,7 @@ class MachineAdmin(NullableOptionalAdmin):
 
 
 @admin.register(Graph)
-class GraphAdmin(NullableOptionalAdmin):
+class GraphAdmin(EmptyAllowedAdmin):
     """Charts of machines' data."""
 
     list_display = ["id", "graph_type", "machine", "x", "y", "z", "timestamp"]
@@ -149,19 +151,23 @@ class GraphAdmin(NullableOptionalAdmin):
     ordering = ["-timestamp", "-id"]
 
 
-@admin.register(ConsultingRequest)
-class ConsultingRequestAdmin(NullableOptionalAdmin):
-    """Consulting requests; the status column is derived from the six status flags."""
+class ConsultingStatusFilter(admin.SimpleListFilter):
+    """Filter consulting requests by the status their flags give (at most one is true)."""
 
-    #: Status flags, most advanced first; the first true one names the status.
-    STATUS_FLAGS = [
-        ("is_status_contract_cancel", "cancelled"),
-        ("is_status_contract_failed", "failed"),
-        ("is_status_contract_finished", "finished"),
-        ("is_status_contract", "under contract"),
-        ("is_status_waiting_consultant_approval", "waiting for approval"),
-        ("is_status_request_open", "open"),
-    ]
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(name, name.replace("_", " ")) for name in CONSULTING_STATUS_FLAGS]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
+        flag = CONSULTING_STATUS_FLAGS.get(self.value() or "")
+        return queryset.filter(**{flag: True}) if flag else queryset
+
+
+@admin.register(ConsultingRequest)
+class ConsultingRequestAdmin(EmptyAllowedAdmin):
+    """Consulting requests; the status column and filter come from the six status flags."""
 
     list_display = [
         "id",
@@ -175,7 +181,7 @@ class ConsultingRequestAdmin(NullableOptionalAdmin):
         "date_time_creation",
     ]
     list_select_related = ["user", "team", "machine", "consultant_user"]
-    list_filter = ["category", *[flag for flag, _ in STATUS_FLAGS], "date_time_creation"]
+    list_filter = ["category", ConsultingStatusFilter, "date_time_creation"]
     search_fields = ["user__email", "consultant_user__email", "description"]
     autocomplete_fields = ["user", "team", "machine", "consultant_user"]
     readonly_fields = ["date_time_creation"]
@@ -183,7 +189,7 @@ class ConsultingRequestAdmin(NullableOptionalAdmin):
 
     @admin.display(description="status")
     def status(self, obj: ConsultingRequest) -> str:
-        return next((label for flag, label in self.STATUS_FLAGS if getattr(obj, flag)), "-")
+        return obj.status.replace("_", " ") or "-"
 
 
 @admin.register(EasyAutoMLLogger)
@@ -217,6 +223,6 @@ class DataLinesOperationAdmin(ReadOnlyModelAdmin):
 class MachineTableLockWriteAdmin(ReadOnlyModelAdmin):
     """Advisory write locks on per-machine tables: read-only (the ML code owns them)."""
 
-    list_display = ["table_name", "locked_at"]
-    search_fields = ["table_name"]
+    list_display = ["table_name", "locked_by", "locked_at", "expires_at"]
+    search_fields = ["table_name", "locked_by"]
     ordering = ["-locked_at"]

@@ -20,7 +20,7 @@ from django.utils.text import capfirst
 
 from easyautoml_models.admin.base import (
     ADMIN_CSS,
-    NullableOptionalAdmin,
+    EmptyAllowedAdmin,
     ReadOnlyModelAdmin,
     admin_link,
     badge,
@@ -289,7 +289,7 @@ class WorkAdmin(ReadOnlyModelAdmin):
 
 
 @admin.register(Server)
-class ServerAdmin(NullableOptionalAdmin):
+class ServerAdmin(EmptyAllowedAdmin):
     """The servers; each row shows how many items it holds now and how many it failed."""
 
     list_display = [

@@ -10,7 +10,12 @@ from django.test import Client
 from django.urls import reverse
 
 from easyautoml_models.admin.platform import MachineAdmin
-from easyautoml_models.factories import MachineFactory, TeamFactory, UserFactory
+from easyautoml_models.factories import (
+    ConsultingRequestFactory,
+    MachineFactory,
+    TeamFactory,
+    UserFactory,
+)
 from easyautoml_models.models import Machine, Team, User
 from tests.admin.builders import ROW_MAKERS
 from tests.admin.test_queries import REGISTERED
@@ -171,3 +176,37 @@ def test_autocomplete_finds_users_and_machines(admin_client: Client) -> None:
         },
     ).json()
     assert [result["text"] for result in machines["results"]][0].startswith("Needle machine")
+
+
+def test_add_machine_with_only_a_name_and_an_owner(admin_client: Client) -> None:
+    owner = UserFactory.create()
+    response = admin_client.post(
+        url("machine", "add"),
+        {"machine_name": "Fresh machine", "machine_owner_user": owner.pk, "machine_level": "1"},
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    machine = Machine.objects.get(machine_name="Fresh machine")
+    # Empty JSON boxes take the column's default; empty nullable columns are NULL.
+    assert machine.fe_columns_fet == {} and machine.mdc_columns_name_input == {}
+    assert machine.fe_budget_total is None and machine.machine_owner_user_id == owner.pk
+
+
+def test_consulting_request_with_two_statuses_is_a_form_error(admin_client: Client) -> None:
+    request = ConsultingRequestFactory.create()
+    change = url("consultingrequest", "change", request.pk)
+    data = {
+        "user": request.user_id,
+        "category": "2",
+        "description": "x",
+        "is_status_request_open": "true",
+        "is_status_contract": "true",
+    }
+    response = admin_client.post(change, data)
+    assert response.status_code == 200
+    assert "consulting_one_status" in response.content.decode()
+    request.refresh_from_db()
+    assert (request.category, request.status) == ("1", "request_open")
+    data.pop("is_status_request_open")
+    assert admin_client.post(change, data).status_code == 302
+    request.refresh_from_db()
+    assert (request.category, request.status) == ("2", "contract")

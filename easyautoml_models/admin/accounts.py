@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from decimal import Decimal
 from typing import Any
 
@@ -277,11 +278,33 @@ class UserAdmin(DjangoUserAdmin):
         if request.method == "POST" and "_edit" not in request.POST and form.is_valid():
             if "_confirm" not in request.POST:
                 confirming = True
-            else:
+            elif self._use_confirmation(request, user, direction):
                 done = self._move_money(request, user, direction, form)
                 if done is not None:
                     return done
+            else:
+                form.add_error(
+                    None,
+                    "This confirmation was already used or has expired, so nothing was done. "
+                    "Check the balance above, then continue again if the change is still needed.",
+                )
         return self._render_balance_page(request, user, direction, form, confirming)
+
+    @staticmethod
+    def _confirmation_key(user: User, direction: str) -> str:
+        return f"easyautoml_models:balance:{direction}:{user.pk}"
+
+    def _issue_confirmation(self, request: HttpRequest, user: User, direction: str) -> str:
+        """A one-time token for the confirmation page, kept in the session."""
+        token = secrets.token_urlsafe(16)
+        request.session[self._confirmation_key(user, direction)] = token
+        return token
+
+    def _use_confirmation(self, request: HttpRequest, user: User, direction: str) -> bool:
+        """Consume the confirmation token: a reloaded or double-clicked POST moves money once."""
+        expected = request.session.pop(self._confirmation_key(user, direction), None)
+        posted = request.POST.get("_token", "")
+        return expected is not None and secrets.compare_digest(str(expected), posted)
 
     def _move_money(
         self, request: HttpRequest, user: User, direction: str, form: BalanceChangeForm
@@ -365,6 +388,7 @@ class UserAdmin(DjangoUserAdmin):
             amount = form.cleaned_data["amount"]
             after = before + amount if direction == "credit" else before - amount
             context.update(
+                token=self._issue_confirmation(request, user, direction),
                 currency=currency,
                 amount=plain(amount),
                 before=plain(before),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -31,10 +32,21 @@ def state(user: User) -> tuple[Any, ...]:
 
 
 def submit(client: Client, user: User, direction: str, confirm: bool, **data: str) -> Any:
+    """Post the form; with ``confirm``, post the confirmation page's form too (as a browser)."""
     payload = {"currency": "usd", "amount": "25", "reason": "goodwill", **data}
-    if confirm:
-        payload["_confirm"] = "yes"
-    return client.post(page(user, direction), payload)
+    response = client.post(page(user, direction), payload)
+    if not confirm or not response.context or not response.context.get("confirming"):
+        return response
+    return client.post(
+        page(user, direction), {**payload, "_confirm": "yes", "_token": token(response)}
+    )
+
+
+def token(response: Any) -> str:
+    """The one-time token of a confirmation page."""
+    match = re.search(r'name="_token" value="([^"]+)"', response.content.decode())
+    assert match is not None
+    return match.group(1)
 
 
 def test_credit_needs_the_confirmation_then_moves_balance_and_ledger_together(
@@ -197,3 +209,21 @@ def test_changelist_actions_lead_to_the_balance_page_for_one_user(admin_client: 
     assert [str(m) for m in two.context["messages"]] == [
         "Select exactly one user to debit: each balance change is confirmed on its own page."
     ]
+
+
+def test_a_confirmation_moves_money_once(admin_client: Client) -> None:
+    user = UserFactory.create()
+    payload = {"currency": "usd", "amount": "5", "reason": "bonus"}
+    confirmation = admin_client.post(page(user, "credit"), payload)
+    confirmed = {**payload, "_confirm": "yes", "_token": token(confirmation)}
+    assert admin_client.post(page(user, "credit"), confirmed).status_code == 302
+    # The same POST again (reload, double click): refused, nothing moves.
+    again = admin_client.post(page(user, "credit"), confirmed)
+    assert again.status_code == 200
+    assert "This confirmation was already used or has expired" in again.content.decode()
+    assert state(user) == (Decimal("5"), Decimal("0"), 1, 0, 0, 0)
+    # A crafted confirmation that never went through the confirmation page does nothing either.
+    forged = {**payload, "_confirm": "yes", "_token": "guess"}
+    assert admin_client.post(page(user, "credit"), forged).status_code == 200
+    assert admin_client.post(page(user, "credit"), {**payload, "_confirm": "y"}).status_code == 200
+    assert state(user) == (Decimal("5"), Decimal("0"), 1, 0, 0, 0)

@@ -6,7 +6,9 @@ from collections import Counter
 
 import pytest
 from django.contrib import admin
+from django.db import connections
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from easyautoml_models.admin.platform import MachineAdmin
@@ -210,3 +212,17 @@ def test_consulting_request_with_two_statuses_is_a_form_error(admin_client: Clie
     assert admin_client.post(change, data).status_code == 302
     request.refresh_from_db()
     assert (request.category, request.status) == ("2", "contract")
+
+
+def test_machine_list_does_not_read_the_statistics_columns(admin_client: Client) -> None:
+    MachineFactory.create(machine_name="Wide dataset")
+    with CaptureQueriesContext(connections["default"]) as queries:
+        response = admin_client.get(url("machine", "changelist"))
+    assert "Wide dataset" in response.content.decode()
+    listing = [q["sql"] for q in queries.captured_queries if '"machine_name"' in q["sql"]]
+    assert listing, "the list query was not captured"
+    assert not any("mdc_columns_values_mean" in sql for sql in listing)
+    # The change page still shows everything.
+    machine = Machine.objects.get(machine_name="Wide dataset")
+    detail = admin_client.get(url("machine", "change", machine.pk)).content.decode()
+    assert 'name="mdc_columns_values_mean"' in detail

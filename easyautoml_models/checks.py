@@ -45,7 +45,8 @@ def check_settings(
             Error(
                 "EASYAUTOML_BILLING_IXIOO_OPERATIONS_PRICE needs a non-negative "
                 f"'training_price', got {prices!r}.",
-                hint="Set it to e.g. {'training_price': Decimal('0.0001')} (tokens per cell).",
+                hint="Set it to e.g. {'training_price': Decimal('0.0001')}: tokens per column "
+                "per line; 0 records training without charging.",
                 id="easyautoml_models.E001",
             )
         )

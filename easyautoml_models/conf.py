@@ -12,15 +12,27 @@ from typing import Any
 
 from django.conf import settings
 
-__all__ = ["DEFAULTS", "AppSettings", "app_settings", "decimal_places", "max_digits"]
+__all__ = [
+    "DEFAULTS",
+    "LEGACY_NAMES",
+    "AppSettings",
+    "app_settings",
+    "decimal_places",
+    "max_digits",
+]
+
+#: Settings the original read without a prefix: used when the prefixed name is not set.
+LEGACY_NAMES = {"BILLING_IXIOO_OPERATIONS_PRICE": "BILLING_IXIOO_OPERATIONS_PRICE"}
 
 #: Every setting (without the ``EASYAUTOML_`` prefix) and its default.
 DEFAULTS: dict[str, Any] = {
-    # Price per column per line of a training run, in EAML tokens (IXIOO).
-    "BILLING_IXIOO_OPERATIONS_PRICE": {"training_price": Decimal("0.0001")},
+    # Price per column per line of a training run, in EAML tokens (IXIOO). 0 (the original's
+    # default) records training operations without charging; the original's unprefixed
+    # BILLING_IXIOO_OPERATIONS_PRICE is honoured when the prefixed setting is absent.
+    "BILLING_IXIOO_OPERATIONS_PRICE": {"training_price": Decimal("0")},
     # Seconds without a heartbeat after which a processing work item counts as stale.
     "WORK_LEASE_TIMEOUT": 300,
-    # A stale item that has already been requeued this many times is failed instead.
+    # Claims per work item: a stale item on its last attempt is failed instead of requeued.
     "WORK_MAX_ATTEMPTS": 5,
     # The super administrator and the team the post-migrate handler keeps in place.
     "SUPER_ADMIN_EMAIL": "SuperAdmin@easyautoml.com",
@@ -44,7 +56,11 @@ class AppSettings:
     def __getattr__(self, name: str) -> Any:
         if name not in DEFAULTS:
             raise AttributeError(f"unknown easyautoml_models setting {name!r}")
-        return getattr(settings, self.prefix + name, DEFAULTS[name])
+        if hasattr(settings, self.prefix + name):
+            return getattr(settings, self.prefix + name)
+        if name in LEGACY_NAMES and hasattr(settings, LEGACY_NAMES[name]):
+            return getattr(settings, LEGACY_NAMES[name])
+        return DEFAULTS[name]
 
 
 #: The settings object the app reads.

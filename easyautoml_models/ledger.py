@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -13,7 +13,12 @@ from django.db.models.functions import Coalesce
 
 from easyautoml_models.conf import decimal_places, max_digits
 
-__all__ = ["BalanceMismatch", "iter_balance_mismatches", "verify_balances"]
+__all__ = [
+    "BalanceMismatch",
+    "checks_count",
+    "iter_balance_mismatches",
+    "verify_balances",
+]
 
 #: (balance column, credit model name, debit model name)
 LEDGERS = (
@@ -58,10 +63,16 @@ def _sum_for_user(model: Any) -> Any:
     return Coalesce(Subquery(total, output_field=money), Value(Decimal(0)), output_field=money)
 
 
-def iter_balance_mismatches(using: str = DEFAULT_DB_ALIAS) -> Iterator[BalanceMismatch]:
+def iter_balance_mismatches(
+    using: str = DEFAULT_DB_ALIAS, progress: Callable[[int], object] | None = None
+) -> Iterator[BalanceMismatch]:
     """Yield every (user, balance) where credits - debits differs from the stored balance.
 
     The comparison runs at the ledger's precision, one query per currency, streamed.
+
+    Args:
+        using: database alias.
+        progress: called with 1 after each (user, currency) checked, e.g. ``tqdm.update``.
     """
     from django.apps import apps
 
@@ -78,12 +89,21 @@ def iter_balance_mismatches(using: str = DEFAULT_DB_ALIAS) -> Iterator[BalanceMi
             .order_by("pk")
         )
         for pk, email, stored, credits, debits in rows.iterator(chunk_size=2000):
+            if progress is not None:
+                progress(1)
             stored_value = Decimal(str(stored or 0)).quantize(quantum)
             ledger_value = (Decimal(str(credits or 0)) - Decimal(str(debits or 0))).quantize(
                 quantum
             )
             if stored_value != ledger_value:
                 yield BalanceMismatch(pk, email or "", field, stored_value, ledger_value)
+
+
+def checks_count(using: str = DEFAULT_DB_ALIAS) -> int:
+    """How many (user, currency) pairs :func:`iter_balance_mismatches` checks."""
+    from easyautoml_models.models import User
+
+    return User.objects.using(using).count() * len(LEDGERS)
 
 
 def verify_balances(using: str = DEFAULT_DB_ALIAS) -> list[BalanceMismatch]:

@@ -11,12 +11,14 @@ positive; the model says which way the money moves.
 from __future__ import annotations
 
 import uuid
+from contextlib import nullcontext
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import IntegrityError, connections, models, router, transaction
+from django.db.models import signals
 from django.utils import timezone
 
 from easyautoml_models.conf import app_settings, decimal_places, max_digits
@@ -81,27 +83,23 @@ def _to_money(value: Any) -> Decimal:
     return Decimal(value).quantize(_SMALLEST)
 
 
-def _change_balance(
+def _balance_update(
+    connection: Any,
     *,
-    using: str,
     user_id: Any,
     field_name: str,
     amount: Decimal,
     sign: int,
     stamp_billing_time: datetime | None = None,
-) -> Decimal:
-    """Add ``sign * amount`` to one balance column of one user in a single UPDATE.
+) -> tuple[str, list[Any], str]:
+    """``UPDATE "user" SET balance = balance +/- %s WHERE id = %s [AND balance >= %s]``.
 
-    A debit carries ``WHERE balance >= amount``: the database decides, so concurrent debits can
-    never take the balance below zero. Returns the new balance.
-
-    Raises:
-        InsufficientFunds: the debit was refused (nothing changed).
-        ValueError: no user has this primary key.
+    A debit carries ``balance >= amount`` in its WHERE clause: the database decides, so
+    concurrent debits can never take a balance below zero. Identifiers are quoted by the backend,
+    values are parameters. Returns the SQL, its parameters and the quoted balance column.
     """
     from easyautoml_models.models.user import User
 
-    connection = connections[using]
     qn = connection.ops.quote_name
     opts = User._meta
     column = qn(str(opts.get_field(field_name).column))  # type: ignore[union-attr]
@@ -117,26 +115,39 @@ def _change_balance(
     if sign < 0:
         where += f" AND {column} >= %s"
         params.append(amount)
-    with connection.cursor() as cursor:
-        if connection.features.can_return_columns_from_insert:
-            cursor.execute(
-                f"UPDATE {table} SET {assignments} WHERE {where} RETURNING {column}", params
-            )
-            row = cursor.fetchone()
-        else:  # pragma: no cover - MySQL and very old SQLite
-            cursor.execute(f"UPDATE {table} SET {assignments} WHERE {where}", params)
-            row = None
-            if cursor.rowcount == 1:
-                cursor.execute(f"SELECT {column} FROM {table} WHERE {pk} = %s", [user_id])
-                row = cursor.fetchone()
-    if row is not None:
-        return _to_money(row[0])
-    current = User.objects.using(using).filter(pk=user_id).values_list(field_name, flat=True)
-    balance = current.first()
-    if balance is None and not User.objects.using(using).filter(pk=user_id).exists():
+    return f"UPDATE {table} SET {assignments} WHERE {where}", params, column
+
+
+def _refuse(using: str, user_id: Any, field_name: str, amount: Decimal) -> NoReturn:
+    """Explain why a balance UPDATE matched no row: no such user, or not enough money."""
+    from easyautoml_models.models.user import User
+
+    row = User.objects.using(using).filter(pk=user_id).values_list("email", field_name).first()
+    if row is None:
         raise ValueError(f"no user with primary key {user_id!r}")
-    user = User.objects.using(using).filter(pk=user_id).values_list("email", flat=True).first()
-    raise InsufficientFunds(user or user_id, balance, amount, field_name)
+    email, balance = row
+    raise InsufficientFunds(email or user_id, balance, amount, field_name)
+
+
+def _change_balance(
+    *, using: str, user_id: Any, field_name: str, amount: Decimal, **kw: Any
+) -> Decimal:
+    """Run :func:`_balance_update` and return the new balance.
+
+    Raises:
+        InsufficientFunds: the debit was refused (nothing changed).
+        ValueError: no user has this primary key.
+    """
+    connection = connections[using]
+    sql, params, column = _balance_update(
+        connection, user_id=user_id, field_name=field_name, amount=amount, **kw
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {column}", params)
+        row = cursor.fetchone()
+    if row is None:
+        _refuse(using, user_id, field_name, amount)
+    return _to_money(row[0])
 
 
 class LedgerQuerySet(models.QuerySet):
@@ -320,20 +331,65 @@ class LedgerEntry(models.Model):
             raise ValueError(f"a {type(self).__name__} entry needs a user")
         self.amount = to_amount(self.amount)
         using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
-        kwargs["using"] = using
-        kwargs["force_insert"] = True
-        with transaction.atomic(using=using):
-            balance = _change_balance(
-                using=using,
-                user_id=self.user_id,
-                field_name=self.balance_field,
-                amount=self.amount,
-                sign=self.sign,
-                stamp_billing_time=timezone.now() if self._stamp_billing_time else None,
-            )
-            super().save(*args, **kwargs)
+        change = {
+            "user_id": self.user_id,
+            "field_name": self.balance_field,
+            "amount": self.amount,
+            "sign": self.sign,
+            "stamp_billing_time": timezone.now() if self._stamp_billing_time else None,
+        }
+        if connections[using].vendor == "postgresql":
+            balance = self._insert_moving_balance(using, change)
+        else:
+            kwargs["using"] = using
+            kwargs["force_insert"] = True
+            with transaction.atomic(using=using):
+                balance = _change_balance(using=using, **change)
+                super().save(*args, **kwargs)
         if type(self).user.is_cached(self):
             setattr(self.user, self.balance_field, balance)
+
+    def _insert_moving_balance(self, using: str, change: dict[str, Any]) -> Decimal:
+        """PostgreSQL: the balance UPDATE and the entry INSERT as one statement.
+
+        ``WITH moved AS (UPDATE ... RETURNING balance) INSERT ... SELECT ... FROM moved``: the
+        row is inserted only if the UPDATE matched, both or neither happen (one statement is
+        atomic), and there is no BEGIN/COMMIT round trip. Django's ``pre_save``/``post_save``
+        signals are sent as for any save.
+        """
+        connection = connections[using]
+        qn = connection.ops.quote_name
+        opts = self._meta
+        cls = type(self)
+        signals.pre_save.send(
+            sender=cls, instance=self, raw=False, using=using, update_fields=None
+        )
+        fields = list(opts.local_concrete_fields)
+        values = [
+            field.get_db_prep_save(field.pre_save(self, True), connection) for field in fields
+        ]
+        update, params, column = _balance_update(connection, **change)
+        columns = ", ".join(qn(str(field.column)) for field in fields)
+        placeholders = ", ".join(["%s"] * len(fields))
+        sql = (
+            f"WITH moved AS ({update} RETURNING {column} AS balance) "
+            f"INSERT INTO {qn(opts.db_table)} ({columns}) SELECT {placeholders} FROM moved "
+            "RETURNING (SELECT balance FROM moved)"
+        )
+        # Inside the caller's transaction a failed statement would abort it: use a savepoint.
+        # In autocommit mode the statement is its own transaction.
+        guard = transaction.atomic(using=using) if connection.in_atomic_block else nullcontext()
+        with guard, connection.cursor() as cursor:
+            cursor.execute(sql, [*params, *values])
+            row = cursor.fetchone()
+        if row is None:
+            _refuse(using, change["user_id"], change["field_name"], change["amount"])
+        self._state.adding = False
+        self._state.db = using
+        signals.post_save.send(
+            sender=cls, instance=self, created=True, update_fields=None, raw=False, using=using
+        )
+        return _to_money(row[0])
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise LedgerEntryImmutable(

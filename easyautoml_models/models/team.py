@@ -9,17 +9,20 @@ from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 
 from easyautoml_models.conf import app_settings
 
-__all__ = ["Team"]
+__all__ = ["Team", "delete_team_permission"]
 
 
 class Team(models.Model):
     """A group of users administered by one of them.
 
     Membership grants the team's permission (codename ``can_use_team_<id>``); deleting the team
-    deletes that permission and leaves its machines without a team.
+    (also through a cascade, e.g. when its admin is deleted) deletes that permission, and leaves
+    its machines without a team.
     """
 
     name = models.CharField(max_length=200)
@@ -41,16 +44,6 @@ class Team(models.Model):
     def permission_codename(self) -> str:
         """The codename of this team's permission."""
         return f"can_use_team_{self.pk}"
-
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        """Delete the team and its permission; its machines keep existing without a team."""
-        db = kwargs.get("using") or self._state.db or "default"
-        with transaction.atomic(using=db):
-            permission_id = self.permission_id
-            result = super().delete(*args, **kwargs)
-            if permission_id is not None:
-                Permission.objects.using(db).filter(pk=permission_id).delete()
-        return result
 
     @classmethod
     def get_super_admin_team(cls) -> Team | None:
@@ -116,3 +109,10 @@ class Team(models.Model):
         if self.pk is not None:
             self.save(update_fields=["url"])
         return self.url
+
+
+@receiver(post_delete, sender=Team, dispatch_uid="easyautoml_models_team_permission")
+def delete_team_permission(sender: type[Team], instance: Team, using: str, **kwargs: Any) -> None:
+    """Delete the permission of a deleted team (the original left it orphaned)."""
+    if instance.permission_id is not None:
+        Permission.objects.using(using).filter(pk=instance.permission_id).delete()

@@ -261,8 +261,8 @@ class WorkQuerySet(models.QuerySet["Work"]):
     def requeue_stale(self, timeout: float | None = None) -> int:
         """Put stale items back in the queue; return how many were requeued.
 
-        Each requeued item's ``work_attempt_count`` grows by one. An item that has already been
-        attempted ``EASYAUTOML_WORK_MAX_ATTEMPTS`` times is failed instead (status ``error``,
+        Each requeued item's ``work_attempt_count`` grows by one. An item on its
+        ``EASYAUTOML_WORK_MAX_ATTEMPTS``-th claim is failed instead (status ``error``,
         ``text_error["reason"] == "max_attempts"``) and not counted.
 
         Args:

@@ -123,6 +123,8 @@ def test_verify_balances_command(rich_user: User) -> None:
     assert rich_user.email in err.getvalue()
     assert "user_ixioo_balance=49.50000000" in err.getvalue()
     assert "ledger says 50.00000000" in err.getvalue()
+    with pytest.raises(CommandError, match="unknown database alias 'nope'"):
+        call_command("verify_balances", database="nope", stdout=StringIO(), stderr=StringIO())
 
 
 @pytest.mark.django_db(transaction=True)

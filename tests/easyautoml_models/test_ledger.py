@@ -48,6 +48,27 @@ def test_ixioo_ledgers_use_the_token_balance_and_the_same_sign(user: User) -> No
     assert entry.amount == Decimal("4") > 0
 
 
+def test_saving_a_ledger_entry_sends_the_model_signals(user: User) -> None:
+    from django.db.models.signals import post_save, pre_save
+
+    seen: list[tuple[object, ...]] = []
+
+    def pre(sender, instance, **kwargs):
+        seen.append(("pre", sender, instance.amount))
+
+    def post(sender, instance, created, **kwargs):
+        seen.append(("post", sender, created, instance._state.adding))
+
+    pre_save.connect(pre, sender=Credit)
+    post_save.connect(post, sender=Credit)
+    try:
+        Credit.objects.increase(user, 5)
+    finally:
+        pre_save.disconnect(pre, sender=Credit)
+        post_save.disconnect(post, sender=Credit)
+    assert seen == [("pre", Credit, Decimal("5")), ("post", Credit, True, False)]
+
+
 def test_seed_style_create_is_a_balance_change(user: User) -> None:
     Credit.objects.create(user=user, amount=100.00)
     assert _balances(user)[0] == Decimal("100")
@@ -107,10 +128,28 @@ def test_entry_without_user_or_for_missing_user_is_refused(user: User) -> None:
     assert Credit.objects.count() == 0
 
 
+def test_ledger_insert_failing_after_the_balance_update_changes_neither(rich_user: User) -> None:
+    """Acceptance check 2, on every backend: the INSERT fails after the balance UPDATE ran.
+
+    A second entry with the id of an existing one violates the primary key. On PostgreSQL the
+    UPDATE and the INSERT are one statement, elsewhere one transaction; either way the balance
+    stays as it was.
+    """
+    first = Debit.objects.decrease(rich_user, 30)
+    with pytest.raises(IntegrityError):
+        Debit.objects.create(id=first.id, user=rich_user, amount=Decimal("20"))
+    assert _balances(rich_user) == (Decimal("70"), Decimal("50"))
+    assert Debit.objects.count() == 1
+    assert verify_balances() == []
+
+
+@pytest.mark.skipif(
+    connection.vendor == "postgresql", reason="one statement on PostgreSQL: nothing in between"
+)
 def test_failure_between_balance_and_ledger_changes_neither(
     rich_user: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Acceptance check 2: force an exception after the balance UPDATE, before the INSERT."""
+    """Acceptance check 2 where the UPDATE and the INSERT are two statements."""
     calls = []
 
     def boom(self, *args, **kwargs):
@@ -267,10 +306,17 @@ def test_training_without_funds_raises_and_records_nothing(machine: Machine) -> 
         Operation.machine_operations.training(machine, -1)
 
 
-@override_settings(EASYAUTOML_BILLING_IXIOO_OPERATIONS_PRICE={"training_price": 0})
 def test_free_training_records_the_operation_without_a_debit(machine: Machine) -> None:
-    operation = Operation.machine_operations.training(machine, 10)
+    operation = Operation.machine_operations.training(machine, 10)  # default price: 0
     assert operation.debit_ixioo is None and DebitIXIOO.objects.count() == 0
+
+
+@override_settings(BILLING_IXIOO_OPERATIONS_PRICE={"training_price": Decimal("0.01")})
+def test_the_original_unprefixed_price_setting_is_honoured(db: None) -> None:
+    owner = UserFactory.create(ixioo_balance=Decimal("10"))
+    machine = MachineFactory.create(machine_owner_user=owner)
+    operation = Operation.machine_operations.training(machine, 10)
+    assert operation.debit_ixioo is not None and operation.debit_ixioo.amount == Decimal("0.3")
 
 
 def test_verify_balances_finds_a_tampered_balance(rich_user: User) -> None:

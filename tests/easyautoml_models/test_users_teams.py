@@ -112,6 +112,15 @@ def test_generate_link_gives_a_unique_url(user: User) -> None:
     assert second.generate_link() != url
 
 
+def test_deleting_the_admin_cascades_to_the_team_and_its_permission(user: User) -> None:
+    team = user.create_team("Doomed")
+    permission_id = team.permission_id
+    assert permission_id is not None
+    user.delete()
+    assert not Team.objects.filter(pk=team.pk).exists()
+    assert not Permission.objects.filter(pk=permission_id).exists()
+
+
 def test_deleting_a_team_removes_its_permission_and_keeps_machines(user: User) -> None:
     team = TeamFactory.create(admin_user=user)
     machine = MachineFactory.create(machine_owner_user=user, machine_owner_team=team)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DEFAULT_DB_ALIAS
+from django.db import DEFAULT_DB_ALIAS, connections
+from tqdm import tqdm
 
-from easyautoml_models.ledger import iter_balance_mismatches
+from easyautoml_models.ledger import checks_count, iter_balance_mismatches
 
 
 class Command(BaseCommand):
@@ -24,13 +25,27 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        verbosity = options["verbosity"]
+        verbosity, using = options["verbosity"], options["database"]
+        if using not in connections:
+            raise CommandError(
+                f"unknown database alias {using!r}; configured: {list(connections)}"
+            )
         mismatches = 0
-        for mismatch in iter_balance_mismatches(using=options["database"]):
-            mismatches += 1
-            if verbosity > 0:
-                self.stderr.write(str(mismatch))
+        show_progress = verbosity > 0 and self.stderr.isatty()
+        with tqdm(
+            total=checks_count(using) if show_progress else 0,
+            disable=not show_progress,
+            file=self.stderr,
+            unit="balance",
+            desc="verify_balances",
+        ) as bar:
+            for mismatch in iter_balance_mismatches(using=using, progress=bar.update):
+                mismatches += 1
+                if verbosity > 0:
+                    bar.write(str(mismatch), file=self.stderr)
         if mismatches:
             raise CommandError(f"{mismatches} balance(s) do not match their ledger", returncode=1)
         if verbosity > 0:
             self.stdout.write(self.style.SUCCESS("every balance matches its ledger"))
+        if verbosity > 1:
+            self.stdout.write(f"checked {checks_count(using)} balances on {using!r}")

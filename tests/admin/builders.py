@@ -6,6 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.test import override_settings
 from django.utils import timezone
 
 from easyautoml_models.factories import (
@@ -27,7 +28,10 @@ from easyautoml_models.factories import (
 )
 from easyautoml_models.models import CreditIXIOO, Operation, Server, Work
 
-__all__ = ["ROW_MAKERS", "make_operations", "make_work"]
+__all__ = ["ROW_MAKERS", "TRAINING_PRICE", "make_operations", "make_work"]
+
+#: EAML tokens per column per line of training (the app's default is 0: free).
+TRAINING_PRICE = {"training_price": Decimal("0.01")}
 
 
 def make_work(status: str, *, server: Server | None = None, **fields: Any) -> Work:
@@ -67,7 +71,8 @@ def make_operations(
 ) -> list[Operation]:
     """``n`` operations of varied types, each with its own users, machine and ledger entry.
 
-    Even ones are trainings (a DebitIXIOO), odd ones bill payments (a CreditIXIOO). ``emails``
+    Even ones are trainings charged at :data:`TRAINING_PRICE` (a DebitIXIOO), odd ones bill
+    payments (a CreditIXIOO). ``emails``
     and ``machine_names`` (cycled) give the owners and machines readable names.
     """
     operations: list[Operation] = []
@@ -80,9 +85,11 @@ def make_operations(
         names = {"machine_name": machine_names[i % len(machine_names)]} if machine_names else {}
         machine = MachineFactory.create(machine_owner_user=owner, **names)
         if i % 2 == 0:
-            operation = Operation.machine_operations.training(
-                machine, 10, count_of_training_epoch=3, idempotency_key=f"train-{machine.pk}"
-            )
+            with override_settings(EASYAUTOML_BILLING_IXIOO_OPERATIONS_PRICE=TRAINING_PRICE):
+                operation = Operation.machine_operations.training(
+                    machine, 10, count_of_training_epoch=3, idempotency_key=f"train-{machine.pk}"
+                )
+            assert operation.debit_ixioo_id is not None
         else:
             operation = CreditIXIOO.objects.pay_bill(machine.machine_owner_user, Decimal("2.5"))
         operations.append(operation)

@@ -12,8 +12,17 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString
 from django.utils.text import capfirst
@@ -235,6 +244,65 @@ class WorkAdmin(ReadOnlyModelAdmin):
         return super().changelist_view(request, extra_context=context)
 
     # Actions -----------------------------------------------------------------------------
+
+    #: Detail-page buttons: URL name suffix -> (method, past tense, statuses it applies to).
+    ITEM_TRANSITIONS: dict[str, tuple[Callable[[Work], None], str, str, tuple[str, ...]]] = {
+        "requeue": (Work.requeue, "requeued", "errored or stale", ("error", "stale")),
+        "cancel": (Work.cancel, "cancelled", "waiting", ("waiting",)),
+    }
+
+    def get_urls(self) -> list[URLPattern]:
+        opts = self.opts
+        urls = [
+            path(
+                f"<path:object_id>/{name}/",
+                self.admin_site.admin_view(self.item_transition_view),
+                {"transition": name},
+                name=f"{opts.app_label}_{opts.model_name}_{name}",
+            )
+            for name in self.ITEM_TRANSITIONS
+        ]
+        return urls + super().get_urls()
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        buttons = []
+        work = self.get_object(request, unquote(object_id))
+        if work is not None and self.has_queue_permission(request):
+            opts = self.opts
+            for name, (_, _, _, statuses) in self.ITEM_TRANSITIONS.items():
+                if work.status in statuses:
+                    url = reverse(
+                        f"admin:{opts.app_label}_{opts.model_name}_{name}", args=[work.pk]
+                    )
+                    buttons.append({"name": name, "label": name.capitalize(), "url": url})
+        context = {"queue_buttons": buttons, **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def item_transition_view(
+        self, request: HttpRequest, object_id: str, transition: str
+    ) -> HttpResponse:
+        """POST-only: requeue or cancel one item from its page, like the changelist action."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_queue_permission(request):
+            raise PermissionDenied
+        work = self.get_object(request, unquote(object_id))
+        if work is None:
+            raise Http404(f"no work item {object_id!r}")
+        method, done, allowed, _ = self.ITEM_TRANSITIONS[transition]
+        self._transition(
+            request, self.get_queryset(request).filter(pk=work.pk), method, done, allowed
+        )
+        opts = self.opts
+        return HttpResponseRedirect(
+            reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[work.pk])
+        )
 
     def has_queue_permission(self, request: HttpRequest) -> bool:
         """Requeue and cancel need the model's ``change`` permission (the form stays off)."""

@@ -165,3 +165,55 @@ def test_work_is_read_only_even_for_a_superuser(admin_client: Client) -> None:
     post_action(admin_client, "delete_selected", [work])
     work.refresh_from_db()
     assert work.status == "error"
+
+
+def test_detail_page_buttons_requeue_and_cancel(client: Client) -> None:
+    staff = UserFactory.create(is_staff=True)
+    staff.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_work", "change_work"])
+    )
+    client.force_login(staff)
+    errored, waiting, finished = make_work("error"), make_work("waiting"), make_work("finished")
+
+    def page(work: Work) -> str:
+        return reverse("admin:easyautoml_models_work_change", args=[work.pk])
+
+    def button(work: Work, name: str) -> str:
+        return reverse(f"admin:easyautoml_models_work_{name}", args=[work.pk])
+
+    html = client.get(page(errored)).content.decode()
+    assert f'action="{button(errored, "requeue")}"' in html and 'id="cancel-button"' not in html
+    html = client.get(page(waiting)).content.decode()
+    assert 'id="cancel-button"' in html and 'id="requeue-button"' not in html
+    html = client.get(page(finished)).content.decode()
+    assert 'id="cancel-button"' not in html and 'id="requeue-button"' not in html
+
+    assert client.get(button(errored, "requeue")).status_code == 405  # POST only
+    response = client.post(button(errored, "requeue"), follow=True)
+    assert [str(m) for m in response.context["messages"]] == ["Requeued 1 work item."]
+    assert response.redirect_chain[-1][0] == page(errored)
+    errored.refresh_from_db()
+    assert (errored.status, errored.work_attempt_count) == ("waiting", 1)
+
+    # A crafted POST for a status the button does not apply to changes nothing.
+    response = client.post(button(finished, "cancel"), follow=True)
+    assert [str(m) for m in response.context["messages"]][-1] == (
+        f"Skipped 1 that is not waiting: #{finished.pk} (finished)."
+    )
+    finished.refresh_from_db()
+    assert finished.status == "finished"
+    assert client.post(button(waiting, "cancel")).status_code == 302
+    waiting.refresh_from_db()
+    assert waiting.status == "cancelled"
+    missing = reverse("admin:easyautoml_models_work_requeue", args=["999999"])
+    assert client.post(missing).status_code == 404
+
+    # Without change_work: no buttons, and the URLs answer 403.
+    viewer = UserFactory.create(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_work"))
+    client.force_login(viewer)
+    other = make_work("error")
+    assert 'id="requeue-button"' not in client.get(page(other)).content.decode()
+    assert client.post(button(other, "requeue")).status_code == 403
+    other.refresh_from_db()
+    assert other.status == "error"

@@ -204,8 +204,9 @@ def main(argv: list[str] | None = None) -> int:
         version = cursor.fetchone()[0].split(",")[0]
         cursor.execute("SHOW synchronous_commit")
         sync = cursor.fetchone()[0]
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(
-        f"# {version}, synchronous_commit={sync}, {os.cpu_count()} CPUs, "
+        f"# {version}, synchronous_commit={sync}, {os.cpu_count()} CPUs (load average {load}), "
         f"{workers} workers as {args.mode}"
     )
     rows: list[tuple[str, int, float, str]] = []

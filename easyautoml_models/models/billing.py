@@ -143,8 +143,21 @@ def _change_balance(
         connection, user_id=user_id, field_name=field_name, amount=amount, **kw
     )
     with connection.cursor() as cursor:
-        cursor.execute(f"{sql} RETURNING {column}", params)
-        row = cursor.fetchone()
+        if connection.features.can_return_columns_from_insert:  # SQLite >= 3.35, PostgreSQL
+            cursor.execute(f"{sql} RETURNING {column}", params)
+            row = cursor.fetchone()
+        else:  # older SQLite, MySQL: read the new value back in the same transaction
+            cursor.execute(sql, params)
+            row = None
+            if cursor.rowcount == 1:
+                from easyautoml_models.models.user import User
+
+                row = (
+                    User.objects.using(using)
+                    .filter(pk=user_id)
+                    .values_list(field_name, flat=False)
+                    .get()
+                )
     if row is None:
         _refuse(using, user_id, field_name, amount)
     return _to_money(row[0])

@@ -73,8 +73,6 @@ STATUS_FLAGS: dict[str, str] = {
 #: The mode flags; exactly one is true (a database CHECK).
 MODE_FLAGS = ("is_work_training", "is_work_solving")
 
-_CLAIM_RETRIES = 50
-
 
 def _status_changes(status: str) -> dict[str, bool]:
     """Field values that put an item in ``status`` (its flag true, every other flag false)."""
@@ -184,9 +182,9 @@ class WorkQuerySet(models.QuerySet["Work"]):
         queue = queue.order_by("creation_date_time", "pk")
         using = self.db
         connection = connections[using]
-        if connection.features.has_select_for_update_skip_locked:
+        if connection.vendor == "postgresql":
             return self._claim_skip_locked(queue, server)
-        for _ in range(_CLAIM_RETRIES):
+        while True:  # each lost race means another caller took an item: this ends
             item = queue.first()
             if item is None:
                 return None
@@ -199,7 +197,6 @@ class WorkQuerySet(models.QuerySet["Work"]):
             if won:
                 item._apply(changes)
                 return item
-        return None  # pragma: no cover - lost _CLAIM_RETRIES races in a row
 
     def _claim_skip_locked(self, queue: WorkQuerySet, server: Server) -> Work | None:
         """One statement: ``UPDATE ... WHERE pk = (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING``.

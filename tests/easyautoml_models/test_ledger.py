@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.db import IntegrityError, connection, transaction
@@ -327,3 +328,18 @@ def test_verify_balances_finds_a_tampered_balance(rich_user: User) -> None:
     assert mismatch.balance_field == "user_balance"
     assert (mismatch.stored, mismatch.ledger) == (Decimal("99"), Decimal("100"))
     assert rich_user.email in str(mismatch)
+
+
+def test_balance_change_without_returning_support(
+    rich_user: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Older SQLite has no RETURNING: the new balance is read back in the same transaction."""
+    from easyautoml_models.models.billing import _change_balance
+
+    monkeypatch.setattr(connection.features, "can_return_columns_from_insert", False)
+    change: dict[str, Any] = {"user_id": rich_user.pk, "field_name": "user_balance"}
+    with transaction.atomic():
+        assert _change_balance(using="default", amount=Decimal("40"), sign=-1, **change) == 60
+    with pytest.raises(InsufficientFunds), transaction.atomic():
+        _change_balance(using="default", amount=Decimal("61"), sign=-1, **change)
+    assert _balances(rich_user)[0] == Decimal("60")

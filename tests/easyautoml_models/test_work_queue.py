@@ -269,3 +269,26 @@ def test_deleting_a_server_keeps_the_work_history(machine: Machine, server: Serv
     assert stored.server_id is None
     assert stored.work_started_by_server_name == server.server_name
     assert stored.status == WorkStatus.FINISHED
+
+
+def test_requeue_stale_work_command(machine: Machine, server: Server) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    WorkFactory.create(machine=machine)
+    work = Work.objects.claim_next(server)
+    assert work is not None
+    _age(work, 100)
+    out = StringIO()
+    call_command("requeue_stale_work", timeout=50, stdout=out)
+    assert "requeued 1 stale work item(s)" in out.getvalue()
+    assert Work.objects.get(pk=work.pk).status == WorkStatus.WAITING
+    quiet = StringIO()
+    call_command("requeue_stale_work", verbosity=0, stdout=quiet)
+    assert quiet.getvalue() == ""
+    with pytest.raises(CommandError, match="lease timeout"):
+        call_command("requeue_stale_work", timeout=-1, stdout=StringIO())
+    with pytest.raises(CommandError, match="unknown database alias"):
+        call_command("requeue_stale_work", database="nope", stdout=StringIO())

@@ -74,6 +74,10 @@ STATUS_FLAGS: dict[str, str] = {
 MODE_FLAGS = ("is_work_training", "is_work_solving")
 
 
+#: Compiled claim statements, by (alias, mode, model); see _claim_skip_locked.
+_CLAIM_STATEMENTS: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+
+
 def _status_changes(status: str) -> dict[str, bool]:
     """Field values that put an item in ``status`` (its flag true, every other flag false)."""
     return {flag: name == status for name, flag in STATUS_FLAGS.items()}
@@ -183,7 +187,10 @@ class WorkQuerySet(models.QuerySet["Work"]):
         using = self.db
         connection = connections[using]
         if connection.vendor == "postgresql":
-            return self._claim_skip_locked(queue, server)
+            # The compiled statement is reused only for the plain queue (no caller filters).
+            plain = not self.query.has_filters()
+            cache_key = (using, mode, self.model) if plain else None
+            return self._claim_skip_locked(queue, server, cache_key)
         while True:  # each lost race means another caller took an item: this ends
             item = queue.first()
             if item is None:
@@ -198,24 +205,50 @@ class WorkQuerySet(models.QuerySet["Work"]):
                 item._apply(changes)
                 return item
 
-    def _claim_skip_locked(self, queue: WorkQuerySet, server: Server) -> Work | None:
+    def _claim_skip_locked(
+        self, queue: WorkQuerySet, server: Server, cache_key: tuple[Any, ...] | None
+    ) -> Work | None:
         """One statement: ``UPDATE ... WHERE pk = (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING``.
 
         The subquery is compiled by Django, the lock clause comes from the backend, columns are
-        quoted by the backend and values are parameters.
+        quoted by the backend and values are parameters. For the plain queue (no filters of the
+        caller) the statement is compiled once per database and mode, and reused.
         """
+        using = self.db
+        connection = connections[using]
+        changes = self._claim_changes(server)
+        statement = _CLAIM_STATEMENTS.get(cache_key) if cache_key else None
+        if statement is None:
+            statement = self._claim_statement(queue, list(changes))
+            if cache_key:
+                _CLAIM_STATEMENTS[cache_key] = statement
+        sql, pick_params, prepare, load = statement
+        params = [prep(changes[name], connection) for name, prep in prepare]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, *pick_params])
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        return load(row, connection)
+
+    def _claim_statement(self, queue: WorkQuerySet, names: list[str]) -> tuple[Any, ...]:
+        """Compile the claim: SQL, subquery parameters, value preparers and the row loader."""
         using = self.db
         connection = connections[using]
         qn = connection.ops.quote_name
         opts = self.model._meta
-        changes = self._claim_changes(server)
-        assignments, params = [], []
-        for name, value in changes.items():
-            field = opts.get_field(name)
-            if field.is_relation:
-                value = value.pk if value is not None else None
-            assignments.append(f"{qn(str(field.column))} = %s")  # type: ignore[union-attr]
-            params.append(field.get_db_prep_save(value, connection))  # type: ignore[union-attr]
+        model = self.model
+        assignments, prepare = [], []
+        for name in names:
+            field: Any = opts.get_field(name)
+            assignments.append(f"{qn(str(field.column))} = %s")
+
+            def prep(value: Any, connection: Any, field: Any = field) -> Any:
+                if field.is_relation:
+                    value = value.pk if value is not None else None
+                return field.get_db_prep_save(value, connection)
+
+            prepare.append((name, prep))
         pick = queue.values_list("pk", flat=True)[:1].query.get_compiler(using=using)
         pick_sql, pick_params = pick.as_sql()
         lock = connection.ops.for_update_sql(skip_locked=True)
@@ -227,20 +260,23 @@ class WorkQuerySet(models.QuerySet["Work"]):
             f"WHERE {pk} = ({pick_sql} {lock}) AND {waiting} "
             f"RETURNING {', '.join(qn(field.column) for field in fields)}"
         )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [*params, *pick_params])
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        values = []
-        for field, value in zip(fields, row, strict=True):
+        converters = []
+        for field in fields:
             expression: Any = field.get_col(opts.db_table)
-            converters = connection.ops.get_db_converters(expression)
-            converters += expression.get_db_converters(connection)
-            for converter in converters:
-                value = converter(value, expression, connection)
-            values.append(value)
-        return self.model.from_db(using, [field.attname for field in fields], values)
+            found = connection.ops.get_db_converters(expression)
+            found += expression.get_db_converters(connection)
+            converters.append((found, expression))
+        attnames = [field.attname for field in fields]
+
+        def load(row: Any, connection: Any) -> Work:
+            values = []
+            for value, (found, expression) in zip(row, converters, strict=True):
+                for converter in found:
+                    value = converter(value, expression, connection)
+                values.append(value)
+            return model.from_db(using, attnames, values)
+
+        return sql, list(pick_params), prepare, load
 
     @staticmethod
     def _claim_changes(server: Server) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from easyautoml_models.exceptions import WorkStateError
-from easyautoml_models.factories import ServerFactory, WorkFactory
+from easyautoml_models.factories import MachineFactory, ServerFactory, WorkFactory
 from easyautoml_models.models import WORK_STATUSES, Machine, Server, Work, WorkStatus
 
 pytestmark = pytest.mark.django_db
@@ -292,3 +292,15 @@ def test_requeue_stale_work_command(machine: Machine, server: Server) -> None:
         call_command("requeue_stale_work", timeout=-1, stdout=StringIO())
     with pytest.raises(CommandError, match="unknown database alias"):
         call_command("requeue_stale_work", database="nope", stdout=StringIO())
+
+
+def test_claim_next_respects_the_callers_filters(machine: Machine, server: Server) -> None:
+    other = MachineFactory.create()
+    first, second = WorkFactory.create(machine=other), WorkFactory.create(machine=other)
+    mine = WorkFactory.create(machine=machine)
+    plain = Work.objects.claim_next(server)  # the plain queue: the oldest item
+    assert plain is not None and plain.pk == first.pk
+    claimed = Work.objects.filter(machine=machine).claim_next(server)  # skips the older second
+    assert claimed is not None and claimed.pk == mine.pk
+    assert Work.objects.filter(machine=machine).claim_next(server) is None
+    assert list(Work.objects.waiting()) == [second]

@@ -194,8 +194,8 @@ async def test_save_returns_instance_delete_and_all_field_types() -> None:
 async def test_the_eleven_lookups(
     lookup: str, value: object, expected: list[str], vendor: str
 ) -> None:
-    if lookup == "email__contains" and vendor in {"mysql", "sqlite"}:
-        # SQLite's LIKE and MariaDB's default collation ignore case (Django documents both).
+    if lookup == "email__contains" and vendor == "sqlite":
+        # SQLite's LIKE ignores case, so contains acts as icontains there (Django documents it).
         expected = ["alice", "bob", "carol"]
     await seed_users()
     rows = await User.objects.filter(**{lookup: value}).order_by("username").all()
@@ -234,7 +234,8 @@ async def test_aggregates_and_their_errors() -> None:
     await seed_users()
     assert await User.objects.aggregate("age", "COUNT") == 3
     assert await User.objects.aggregate("age", "sum") == 92
-    assert await User.objects.aggregate("age", "AVG") == pytest.approx(92 / 3)
+    # MariaDB returns AVG as a DECIMAL with 4 places.
+    assert float(await User.objects.aggregate("age", "AVG")) == pytest.approx(92 / 3, abs=1e-3)
     assert await User.objects.aggregate("age", "MIN") == 17
     assert await User.objects.filter(age__lt=40).aggregate("age", "MAX") == 30
     assert await User.objects.aggregate(total=models.Sum("age")) == {"total": 92}

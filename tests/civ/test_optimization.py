@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections, models
-from pytest_django.fixtures import SettingsWrapper
+from pytest_django.fixtures import Settings
 
 from civ_orm_compat.connection import db
 from civ_orm_compat.exceptions import NPlusOneDetected, NPlusOneWarning
@@ -43,7 +43,7 @@ def test_normalize_sql_folds_literals_and_in_lists() -> None:
     assert normalize_sql("SELECT col1 FROM t2 LIMIT 21") == "SELECT col1 FROM t2 LIMIT ?"
 
 
-def test_tracker_is_bounded_and_reports_percentiles(settings: SettingsWrapper) -> None:
+def test_tracker_is_bounded_and_reports_percentiles(settings: Settings) -> None:
     settings.CIV_ORM_METRICS_MAX_PATTERNS = 3
     settings.CIV_ORM_METRICS_SAMPLES = 10
     settings.CIV_ORM_SLOW_QUERY_MS = 50
@@ -91,7 +91,7 @@ async def test_tracker_records_async_queries_per_pattern() -> None:
 # ------------------------------------------------------------------------------ plans
 
 
-def test_plan_walk_finds_problems_deep_in_the_tree(settings: SettingsWrapper) -> None:
+def test_plan_walk_finds_problems_deep_in_the_tree(settings: Settings) -> None:
     settings.CIV_ORM_LARGE_TABLE_ROWS = 1000
     plan = [
         {
@@ -134,7 +134,7 @@ def test_plan_walk_finds_problems_deep_in_the_tree(settings: SettingsWrapper) ->
 
 @pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
-def test_real_postgresql_explain_seq_scan_misestimate_and_spill(settings: SettingsWrapper) -> None:
+def test_real_postgresql_explain_seq_scan_misestimate_and_spill(settings: Settings) -> None:
     settings.CIV_ORM_LARGE_TABLE_ROWS = 2000
     User.objects.bulk_create(
         User(username=f"user{i:05d}", email=f"{i}@x.org" + "x" * 80, age=1) for i in range(6000)
@@ -258,7 +258,7 @@ def test_n_plus_one_in_sync_code_lazy_foreign_keys() -> None:
 
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
-async def test_n_plus_one_setting_off_and_bad_arguments(settings: SettingsWrapper) -> None:
+async def test_n_plus_one_setting_off_and_bad_arguments(settings: Settings) -> None:
     await authors_with_posts(2)
     settings.CIV_ORM_NPLUSONE = "off"
     async with detect_n_plus_one() as detector:

@@ -31,7 +31,6 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
@@ -43,6 +42,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
+from civ_orm_compat import instrumentation
+from civ_orm_compat._context import TRANSACTION_GROUP, active_transaction_thread
 from civ_orm_compat.conf import civ_settings
 from civ_orm_compat.exceptions import TransactionError, UnsupportedDatabaseURL
 
@@ -96,8 +97,6 @@ async def run(fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
     ASGI). When an N+1 detection scope is active, the caller's line is recorded first so the
     report can name it (the SQL itself runs in the worker thread, far from the caller's frame).
     """
-    from civ_orm_compat import instrumentation
-
     if instrumentation.nplusone_active():
         token = instrumentation.CALL_SITE.set(instrumentation.user_call_site())
         try:
@@ -197,15 +196,7 @@ class _Group:
     closed: bool = False
 
 
-_GROUP: ContextVar[_Group | None] = ContextVar("civ_orm_transaction_group", default=None)
-
-
-def active_transaction_thread(alias: str) -> int | None:
-    """The thread id pinned for ``alias`` in the current context, or None outside a block."""
-    group = _GROUP.get()
-    if group is None or group.closed or not group.depth.get(alias):
-        return None
-    return group.thread_id
+_GROUP = TRANSACTION_GROUP
 
 
 @dataclass

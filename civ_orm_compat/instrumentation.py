@@ -18,6 +18,9 @@ so a scope opened in async code sees the queries its awaits run elsewhere.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
 import os
 import re
 import sys
@@ -33,10 +36,13 @@ from statistics import quantiles
 from types import TracebackType
 from typing import Any
 
+import asgiref
+import django
 from django.apps import apps
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from civ_orm_compat._context import active_transaction_thread
 from civ_orm_compat.conf import civ_settings
 from civ_orm_compat.exceptions import NPlusOneDetected, NPlusOneWarning, TransactionError
 
@@ -85,15 +91,10 @@ def normalize_sql(sql: str) -> str:
 
 _SKIP_DIRS = tuple(
     os.path.dirname(module.__file__ or "") + os.sep
-    for module in (
-        sys.modules["django"],
-        sys.modules["asgiref"],
-        sys.modules["asyncio"],
-        sys.modules["concurrent.futures"],
-    )
+    for module in (django, asgiref, asyncio, concurrent.futures)
 )
 _SELF_DIR = os.path.dirname(__file__) + os.sep
-_SKIP_FILES = {threading.__file__, sys.modules["contextlib"].__file__}
+_SKIP_FILES = {threading.__file__, contextlib.__file__}
 
 
 def user_call_site(depth: int = 1) -> tuple[str, int, str] | None:
@@ -443,8 +444,6 @@ def execute_wrapper(
     execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
 ) -> Any:
     """The execute wrapper installed on every connection (see the module docstring)."""
-    from civ_orm_compat.connection import active_transaction_thread
-
     alias = context["connection"].alias
     pinned = active_transaction_thread(alias)
     if pinned is not None and pinned != threading.get_ident():

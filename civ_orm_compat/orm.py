@@ -270,8 +270,8 @@ class Model(models.Model, metaclass=ModelBase):
             DoesNotExist: no row matches (unless ``CIV_ORM_GET_RETURNS_NONE``).
             MultipleObjectsReturned: several rows match.
         """
-        queryset = cls._default_manager.db_manager(using).all()
-        return await queryset.aget(*args, **lookups)
+        manager = cls._default_manager if using is None else cls._default_manager.db_manager(using)
+        return await manager.get_queryset().aget(*args, **lookups)
 
     @classmethod
     async def get_or_none(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import pytest
 from django.apps import apps
 from django.core import checks
 from pytest_django.fixtures import Settings
@@ -61,3 +62,14 @@ def test_other_apps_are_not_checked(settings: Settings) -> None:
     settings.CIV_ORM_NPLUSONE = "loud"
     assert check_settings(app_configs=[apps.get_app_config("auth")]) == []
     assert any(m.id == "civ_orm.E001" for m in checks.run_checks())
+
+
+def test_the_package_re_exports_its_public_api() -> None:
+    import civ_orm_compat
+    from civ_orm_compat.connection import db
+    from civ_orm_compat.orm import Model
+
+    assert civ_orm_compat.Model is Model and civ_orm_compat.db is db
+    assert set(civ_orm_compat.__all__) >= {"Model", "QueryBuilder", "db", "Migration"}
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        civ_orm_compat.nothing  # noqa: B018

@@ -78,7 +78,13 @@ def _models_read(queryset: QueryBuilder[Any]) -> list[type[models.Model]]:
 
 
 def cached_call(
-    queryset: QueryBuilder[Any], name: str, ttl: float, compute: Any, *args: Any, **kwargs: Any
+    queryset: QueryBuilder[Any],
+    terminal: str,
+    ttl: float,
+    compute: Any,
+    /,
+    *args: Any,
+    **kwargs: Any,
 ) -> Any:
     """Run ``compute(*args, **kwargs)`` through the cache (sync; called in a worker thread)."""
     alias = queryset.db
@@ -97,7 +103,7 @@ def cached_call(
             (sql, tuple(params), args, sorted(kwargs.items()), sorted(generations.items()))
         ).encode()
     ).hexdigest()
-    key = f"{_PREFIX}:q:{alias}:{name}:{digest}"
+    key = f"{_PREFIX}:q:{alias}:{terminal}:{digest}"
     sentinel = object()
     value = cache.get(key, sentinel)
     if value is not sentinel:

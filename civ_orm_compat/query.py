@@ -161,13 +161,13 @@ class QueryBuilder(models.QuerySet[_M]):
         assert self._result_cache is not None
         return list(self._result_cache)
 
-    def _terminal(self, name: str, compute: Any, *args: Any, **kwargs: Any) -> Any:
+    def _terminal(self, terminal: str, compute: Any, /, *args: Any, **kwargs: Any) -> Any:
         # Runs in the worker thread: the cache lookup compiles SQL, which may touch the database.
         if self._civ_cache_ttl is None:
             return compute(*args, **kwargs)
         from civ_orm_compat.caching import cached_call
 
-        return cached_call(self, name, self._civ_cache_ttl, compute, *args, **kwargs)
+        return cached_call(self, terminal, self._civ_cache_ttl, compute, *args, **kwargs)
 
     # -- dual-mode terminals -------------------------------------------------------------
     def first(self) -> Any:
@@ -267,9 +267,8 @@ class QueryBuilder(models.QuerySet[_M]):
 
     async def aget(self, *args: Any, **kwargs: Any) -> _M:
         """Async ``get()``."""
-        clone = self.filter(*args, **kwargs) if args or kwargs else self
         try:
-            return await run(clone._terminal, "get", clone.get)
+            return await run(self._terminal, "get", self.get, *args, **kwargs)
         except self.model.DoesNotExist:  # type: ignore[attr-defined]
             if civ_settings.GET_RETURNS_NONE:
                 return None  # type: ignore[return-value]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -259,3 +260,58 @@ async def test_pool_stats_count_blocks_and_threads_are_reused() -> None:
         "max_wait_time_ms",
         "uptime_seconds",
     }
+
+
+@pytest.fixture
+def persistent_default() -> Iterator[None]:
+    """Persistent, health-checked connections on the default alias, restored afterwards."""
+    config = connections.settings["default"]
+    saved = {key: config.get(key) for key in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS")}
+    db.configure_pooling("default", conn_max_age=600, health_checks=True)
+    try:
+        yield
+    finally:
+        config.update(saved)
+
+
+async def test_persistent_connections_are_reused_across_blocks(persistent_default: None) -> None:
+    await db.close_all()
+    before = db.pool_stats()["connections_created"]
+    pids = []
+    for _ in range(3):
+        async with db.transaction():
+            await User.objects.count()
+            pids.append(await sync_to_async(lambda: id(connections["default"].connection))())
+    assert db.pool_stats()["connections_created"] - before == 1
+    assert len(set(pids)) == 1
+    assert db.pool_stats()["conn_max_age"] == 600 and db.pool_stats()["health_checks"] is True
+
+
+async def test_without_persistence_each_block_gets_a_fresh_connection(vendor: str) -> None:
+    if vendor == "sqlite":
+        pytest.skip("Django never closes the connection of an in-memory SQLite test database")
+    await db.close_all()
+    before = db.pool_stats()["connections_created"]
+    for _ in range(3):
+        async with db.transaction():
+            await User.objects.count()
+    assert db.pool_stats()["connections_created"] - before == 3
+
+
+@pytest.mark.postgresql
+async def test_a_dead_persistent_connection_is_replaced(persistent_default: None) -> None:
+    await db.close_all()
+
+    def backend_pid() -> int:
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            return int(cursor.fetchone()[0])
+
+    async with db.transaction():
+        first = await sync_to_async(backend_pid)()
+    # Kill the idle persistent connection from another connection.
+    await db.execute("SELECT pg_terminate_backend(%s)", [first])
+    async with db.transaction():  # the health check replaces it before the block uses it
+        assert await sync_to_async(backend_pid)() != first
+        await User.create(username="after-reconnect")
+    assert await names() == {"after-reconnect"}

@@ -70,9 +70,12 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 id="civ_orm.E004",
             )
         )
-    from django.db.backends.postgresql.psycopg_any import (  # type: ignore[import-untyped]
-        is_psycopg3,
-    )
+    try:
+        from django.db.backends.postgresql.psycopg_any import (  # type: ignore[import-untyped]
+            is_psycopg3,
+        )
+    except ImportError:  # no PostgreSQL driver at all: a pool cannot work either
+        is_psycopg3 = False
 
     for name, database in settings.DATABASES.items():
         if database.get("OPTIONS", {}).get("pool") and not is_psycopg3:

@@ -239,8 +239,11 @@ class Model(models.Model, metaclass=ModelBase):
         return await run(self.delete, *args, **kwargs)
 
     async def fetch(self, name: str) -> Any:
-        """Load the relation ``name`` from async code (foreign key: the object, reverse or
-        many-to-many: the list of related objects) and cache it on the instance.
+        """Load the relation ``name`` from async code.
+
+        A foreign key returns the related object and caches it on the instance (so
+        ``obj.<name>`` works afterwards); a reverse or many-to-many relation returns the list of
+        related objects.
 
         Raises:
             AttributeError: ``name`` is not a relation of this model.

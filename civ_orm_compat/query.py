@@ -290,6 +290,51 @@ class QueryBuilder(models.QuerySet[_M]):
         """Async ``explain()``."""
         return await run(self.explain, format=format, **options)
 
+    # -- creation: awaitable in async code (the model's save() is) --------------------------
+    def create(self, **kwargs: Any) -> Any:
+        """Django's ``create()``; in async code it returns an awaitable (``acreate``).
+
+        Without this, Django's sync ``create()`` would call the CIV ``save()`` from async code,
+        which returns a coroutine instead of saving.
+        """
+        if in_event_loop():
+            return self.acreate(**kwargs)
+        return super().create(**kwargs)
+
+    def get_or_create(self, defaults: Any = None, **kwargs: Any) -> Any:
+        """Django's ``get_or_create()``; awaitable in async code."""
+        if in_event_loop():
+            return self.aget_or_create(defaults=defaults, **kwargs)
+        return super().get_or_create(defaults=defaults, **kwargs)
+
+    def update_or_create(
+        self, defaults: Any = None, create_defaults: Any = None, **kwargs: Any
+    ) -> Any:
+        """Django's ``update_or_create()``; awaitable in async code."""
+        if in_event_loop():
+            return self.aupdate_or_create(
+                defaults=defaults, create_defaults=create_defaults, **kwargs
+            )
+        return super().update_or_create(
+            defaults=defaults, create_defaults=create_defaults, **kwargs
+        )
+
+    async def acreate(self, **kwargs: Any) -> _M:
+        """Async ``create()``."""
+        return await run(self.create, **kwargs)
+
+    async def aget_or_create(self, defaults: Any = None, **kwargs: Any) -> tuple[_M, bool]:
+        """Async ``get_or_create()``."""
+        return await run(self.get_or_create, defaults=defaults, **kwargs)
+
+    async def aupdate_or_create(
+        self, defaults: Any = None, create_defaults: Any = None, **kwargs: Any
+    ) -> tuple[_M, bool]:
+        """Async ``update_or_create()``."""
+        return await run(
+            self.update_or_create, defaults=defaults, create_defaults=create_defaults, **kwargs
+        )
+
     # -- writes: refuse a pending window and invalidate the query cache --------------------
     def update(self, **kwargs: Any) -> int:
         """Django's ``update()``; refuses a pending ``limit``/``offset``."""

@@ -165,6 +165,16 @@ async def test_save_returns_instance_delete_and_all_field_types() -> None:
         AttributeError, match="Post has no relation 'writer'; relations: author, tags"
     ):
         await post.fetch("writer")
+    # Django's creation helpers are awaitable too in async code (they call the CIV save()).
+    made = await User.objects.create(username="via-create")
+    again, created = await User.objects.get_or_create(username="via-create")
+    assert again == made and created is False
+    updated, created = await User.objects.update_or_create(
+        username="via-create", defaults={"age": 9}
+    )
+    assert (updated.age, created) == (9, False)
+    assert (await User.objects.aget_or_create(username="new-one"))[1] is True
+    await User.objects.filter(username__in=["via-create", "new-one"]).adelete()
     deleted, per_model = await author.delete()
     assert deleted == 3 and per_model["civ_app.Post"] == 1
     assert not await Post.objects.exists()

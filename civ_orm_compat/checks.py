@@ -71,7 +71,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             )
         )
     try:
-        from django.db.backends.postgresql.psycopg_any import (  # type: ignore[import-untyped]
+        from django.db.backends.postgresql.psycopg_any import (  # type: ignore[import-untyped, unused-ignore]
             is_psycopg3,
         )
     except ImportError:  # no PostgreSQL driver at all: a pool cannot work either

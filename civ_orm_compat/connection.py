@@ -380,6 +380,9 @@ class Transaction:
             self._token = None
             await group.context.__aexit__(None, None, None)
             if failed or not self._db._threads.give_back(group.executor):
+                # Not kept for reuse: close what its thread still holds, then let it go.
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(group.executor, self._db._close_thread_connections)
                 group.executor.shutdown(wait=False)
 
 
@@ -561,7 +564,7 @@ class Database:
                 raise ImproperlyConfigured(
                     f"database {alias!r}: connection pools need PostgreSQL with psycopg 3"
                 )
-            from django.db.backends.postgresql.psycopg_any import (  # type: ignore[import-untyped]
+            from django.db.backends.postgresql.psycopg_any import (  # type: ignore[import-untyped, unused-ignore]
                 is_psycopg3,
             )
 

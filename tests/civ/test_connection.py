@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -117,8 +118,13 @@ async def test_raw_sql_helpers_pass_values_as_parameters() -> None:
 
 
 def test_pooling_configuration() -> None:
-    with pytest.raises(ImproperlyConfigured, match="Django's connection pool needs psycopg 3"):
-        db.add_database("civ_pool", "postgres://u@127.0.0.1/x", pool=True)
+    from django.db.backends.postgresql.psycopg_any import (  # type: ignore[import-untyped, unused-ignore]
+        is_psycopg3,
+    )
+
+    if not is_psycopg3:
+        with pytest.raises(ImproperlyConfigured, match="Django's connection pool needs psycopg 3"):
+            db.add_database("civ_pool", "postgres://u@127.0.0.1/x", pool=True)
     with pytest.raises(ImproperlyConfigured, match="connection pools need PostgreSQL"):
         db.add_database("civ_pool", "sqlite:////tmp/x.sqlite3", pool=True)
     with pytest.raises(ValueError, match="conn_max_age must be >= 0"):
@@ -126,3 +132,39 @@ def test_pooling_configuration() -> None:
     assert "civ_pool" not in db.databases()
     with pytest.raises(ValueError, match="not an identifier"):
         db.add_database("bad alias", "sqlite:////tmp/x.sqlite3")
+
+
+@pytest.mark.postgresql
+@pytest.mark.asyncio
+async def test_psycopg3_pool_and_its_statistics(
+    django_db_setup: None, django_db_blocker: DjangoDbBlocker
+) -> None:
+    """Runs only where psycopg 3 with psycopg_pool is installed (Django then prefers it)."""
+    pytest.importorskip("psycopg_pool")
+    from django.db.backends.postgresql.psycopg_any import (  # type: ignore[import-untyped, unused-ignore]
+        is_psycopg3,
+    )
+
+    if not is_psycopg3:
+        pytest.skip("Django uses psycopg2 here")
+    default = connections.settings["default"]
+    port = f":{default['PORT']}" if default["PORT"] else ""
+    url = f"postgres://{default['USER']}:{default['PASSWORD']}@{default['HOST']}{port}/"
+    url += default["NAME"]
+    if not default["HOST"]:  # the embedded server listens on a socket directory
+        url += "?host=" + quote(str(default["OPTIONS"].get("host", "")), safe="/")
+    db.add_database("civ_pooled", url, pool={"min_size": 1, "max_size": 2})
+    try:
+        with django_db_blocker.unblock():
+            for _ in range(3):
+                async with db.transaction("civ_pooled"):
+                    assert await db.fetch_val("SELECT 1", using="civ_pooled") == 1
+            stats = db.pool_stats("civ_pooled")
+            assert stats["transactions_committed"] == 3
+            assert stats["backend_pool"]["pool_max"] == 2
+            await db.close_all()
+    finally:
+        pool = getattr(connections["civ_pooled"], "pool", None)
+        if pool is not None:
+            pool.close()
+        db.remove_database("civ_pooled")

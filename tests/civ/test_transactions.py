@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -182,10 +183,18 @@ async def test_a_query_escaping_to_another_thread_is_refused() -> None:
     def count() -> int:
         return User.objects.count()
 
-    with pytest.raises(TransactionError, match="outside the thread"):
-        async with db.transaction():
-            await User.create(username="x")
-            await sync_to_async(count, thread_sensitive=False)()
+    def close() -> None:
+        connections["default"].close()
+
+    other = ThreadPoolExecutor(max_workers=1)
+    try:
+        with pytest.raises(TransactionError, match="outside the thread"):
+            async with db.transaction():
+                await User.create(username="x")
+                await sync_to_async(count, thread_sensitive=False, executor=other)()
+    finally:
+        await sync_to_async(close, thread_sensitive=False, executor=other)()
+        other.shutdown()
     assert await names() == set()
 
 

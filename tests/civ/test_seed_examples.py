@@ -52,7 +52,10 @@ async def _make_users() -> list[User]:
 
 
 async def test_querying_example() -> None:
+    from civ_orm_compat.query import QueryBuilder
+
     created = await _make_users()
+    assert isinstance(User.objects.filter(age__gte=18), QueryBuilder)
 
     # Filter
     users = await User.objects.filter(age__gte=18).all()

@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/bench_compat.py [--rounds 9] [--iterations 300]
 
-Uses ``DATABASE_URL`` (default: the embedded PostgreSQL), creates a scratch test database
-(``test_<name>``), fills it, and times four operations both ways in the same process:
+Uses ``DATABASE_URL`` (default: the embedded PostgreSQL), creates a scratch database
+(``bench_civ_compat``, dropped at the end; in memory for SQLite), fills it, and times four
+operations both ways in the same process:
 
 =============  ==============================================  ===============================
 operation      compat (CIV API)                                reference (Django's async API)
@@ -155,6 +156,9 @@ def main() -> None:
     args = parser.parse_args()
 
     connection = connections["default"]
+    if connection.vendor != "sqlite":  # SQLite's test database is in memory anyway
+        # A name of its own, so a test run on the same server at the same time is undisturbed.
+        connection.settings_dict.setdefault("TEST", {})["NAME"] = "bench_civ_compat"
     creation = connection.creation
     test_name = creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     try:

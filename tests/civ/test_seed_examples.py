@@ -35,11 +35,12 @@ async def test_crud_example() -> None:
         await User.get(username="john")
 
 
+@pytest.mark.django_db(transaction=True, reset_sequences=True)
 async def test_crud_example_read_by_id_1() -> None:
-    # The seed reads `User.get(id=1)`: on a fresh table the first row has id 1.
+    # The seed reads `User.get(id=1)`: with the sequences reset, the first row has id 1.
     await User(username="first", email="f@example.com").save()
-    first = await User.objects.order_by("id").first()
-    assert (await User.get(id=first.pk)).username == "first"
+    user = await User.get(id=1)
+    assert user.username == "first"
 
 
 async def _make_users() -> list[User]:

@@ -1,0 +1,294 @@
+"""CIV ``database.orm``: ``Model`` and the ten field types, as real Django models and fields.
+
+A CIV model is a Django model: it migrates, appears in the admin and works with every app that
+takes a Django model. What the compat layer adds:
+
+* ``class Meta`` accepts ``table_name`` (mapped to ``db_table``) and ``indexes`` given as field
+  names (``"email"``), tuples of names (a composite index) or ``models.Index`` objects;
+* ``await obj.save()`` / ``await obj.delete()`` in async code (in sync code, such as the admin,
+  they are Django's ``save()``/``delete()``), ``await Model.get(**lookups)``,
+  ``await Model.get_or_none(**lookups)``, ``await Model.create(**values)`` and
+  ``await obj.fetch("relation")``;
+* touching a foreign key that was not loaded, in async code, raises ``RelationNotLoaded``
+  naming the ``select_related`` to add;
+* legacy attributes of the original: ``Model._table_name`` and ``Model._fields``.
+
+The field classes keep Django's signatures, with the original's defaults: ``CharField`` has
+``max_length=255``, ``ForeignKey`` has ``on_delete=CASCADE`` (a string such as ``"SET_NULL"`` is
+accepted). They deconstruct to Django's own classes, so migrations do not import this package.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from django.db import models
+from django.db.models.base import ModelBase as DjangoModelBase
+from django.db.models.fields.related_descriptors import ForwardManyToOneDescriptor
+
+from civ_orm_compat.connection import in_event_loop, run
+from civ_orm_compat.exceptions import RelationNotLoaded
+from civ_orm_compat.query import CivManager
+
+__all__ = [
+    "BooleanField",
+    "CharField",
+    "DateField",
+    "DateTimeField",
+    "FloatField",
+    "ForeignKey",
+    "IntegerField",
+    "JSONField",
+    "ManyToManyField",
+    "Model",
+    "ModelBase",
+    "TextField",
+]
+
+_T = TypeVar("_T", bound="Model")
+
+#: ``on_delete`` given by name, as the original's ``on_delete="CASCADE"``.
+ON_DELETE = {
+    "CASCADE": models.CASCADE,
+    "PROTECT": models.PROTECT,
+    "RESTRICT": models.RESTRICT,
+    "SET_NULL": models.SET_NULL,
+    "SET_DEFAULT": models.SET_DEFAULT,
+    "DO_NOTHING": models.DO_NOTHING,
+}
+
+
+def _django_path(name: str) -> str:
+    return f"django.db.models.{name}"
+
+
+class CharField(models.CharField):
+    """A string with a maximum length (default 255, as the original)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 255)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self) -> Any:
+        name, _path, args, kwargs = super().deconstruct()
+        return name, _django_path("CharField"), args, kwargs
+
+
+# These need no change: Django's classes are the CIV ones.
+TextField = models.TextField
+IntegerField = models.IntegerField
+FloatField = models.FloatField
+BooleanField = models.BooleanField
+DateTimeField = models.DateTimeField
+DateField = models.DateField
+JSONField = models.JSONField
+
+
+class _AsyncSafeForwardDescriptor(ForwardManyToOneDescriptor):
+    """Forward FK access that explains itself when async code touches an unloaded relation."""
+
+    def get_object(self, instance: Any) -> Any:
+        if in_event_loop():
+            model = type(instance).__name__
+            name = self.field.name
+            raise RelationNotLoaded(
+                f"{model}.{name} is not loaded, and async code cannot load it lazily: add "
+                f'.select_related("{name}") to the query that fetched the {model} rows, or '
+                f'load it explicitly with `await obj.fetch("{name}")`'
+            )
+        return super().get_object(instance)
+
+
+class ForeignKey(models.ForeignKey):
+    """One-to-many relation; ``related_name`` names the reverse accessor.
+
+    Args:
+        to: the related model (class, ``"app_label.Model"`` or ``"Model"``).
+        on_delete: Django's ``on_delete`` or its name (default ``CASCADE``).
+        related_name: the reverse accessor on the related model.
+    """
+
+    forward_related_accessor_class = _AsyncSafeForwardDescriptor
+
+    def __init__(
+        self,
+        to: Any,
+        on_delete: Any = models.CASCADE,
+        related_name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(on_delete, str):
+            try:
+                on_delete = ON_DELETE[on_delete.upper()]
+            except KeyError:
+                raise ValueError(
+                    f"unknown on_delete {on_delete!r}; use one of " + ", ".join(ON_DELETE)
+                ) from None
+        super().__init__(to, on_delete=on_delete, related_name=related_name, **kwargs)
+
+    def deconstruct(self) -> Any:
+        name, _path, args, kwargs = super().deconstruct()
+        return name, _django_path("ForeignKey"), args, kwargs
+
+
+class ManyToManyField(models.ManyToManyField):
+    """Many-to-many relation; ``related_name`` names the reverse accessor."""
+
+    def deconstruct(self) -> Any:
+        name, _path, args, kwargs = super().deconstruct()
+        return name, _django_path("ManyToManyField"), args, kwargs
+
+
+def _index(model_name: str, entry: Any) -> models.Index:
+    if isinstance(entry, models.Index):
+        return entry
+    if isinstance(entry, str) and entry:
+        return models.Index(fields=[entry])
+    if (
+        isinstance(entry, list | tuple)
+        and entry
+        and all(isinstance(name, str) and name for name in entry)
+    ):
+        return models.Index(fields=list(entry))
+    raise TypeError(
+        f"{model_name}.Meta.indexes: {entry!r} is not a field name, a tuple of field names or a "
+        "models.Index"
+    )
+
+
+class ModelBase(DjangoModelBase):
+    """Django's model metaclass, reading the CIV ``Meta`` options first.
+
+    ``Meta.table_name`` becomes ``db_table`` and string ``Meta.indexes`` become
+    ``models.Index(fields=[...])`` (Django names them). Django would reject ``table_name``.
+    """
+
+    def __new__(mcs, name: str, bases: tuple[type, ...], attrs: dict[str, Any], **kwargs: Any):
+        meta = attrs.get("Meta")
+        if meta is not None:
+            attrs["Meta"] = mcs._translate_meta(name, meta)
+        cls = super().__new__(mcs, name, bases, attrs, **kwargs)
+        cls._civ_model = True  # type: ignore[attr-defined]
+        return cls
+
+    @staticmethod
+    def _translate_meta(model_name: str, meta: type) -> type:
+        options = {k: v for k, v in vars(meta).items() if not k.startswith("__")}
+        if "table_name" in options:
+            table_name = options.pop("table_name")
+            if not isinstance(table_name, str) or not table_name.strip():
+                raise TypeError(
+                    f"{model_name}.Meta.table_name must be a non-empty string, got {table_name!r}"
+                )
+            if "db_table" in options and options["db_table"] != table_name:
+                raise TypeError(f"{model_name}.Meta sets both table_name and db_table; keep one")
+            options["db_table"] = table_name
+        if "indexes" in options:
+            indexes = options["indexes"]
+            if not isinstance(indexes, list | tuple):
+                raise TypeError(
+                    f"{model_name}.Meta.indexes must be a list, got {type(indexes).__name__}"
+                )
+            options["indexes"] = [_index(model_name, entry) for entry in indexes]
+        return type("Meta", meta.__bases__, options)
+
+    @property
+    def _table_name(cls) -> str:
+        """The original's name for ``_meta.db_table``."""
+        return str(cls._meta.db_table)  # type: ignore[attr-defined]
+
+    @property
+    def _fields(cls) -> dict[str, models.Field[Any, Any]]:
+        """The original's field map: name -> field, forward fields only (with the pk)."""
+        meta = cls._meta  # type: ignore[attr-defined]
+        return {f.name: f for f in (*meta.fields, *meta.many_to_many)}
+
+
+class Model(models.Model, metaclass=ModelBase):
+    """Base class of CIV models: a Django model with the CIV async API."""
+
+    objects = CivManager()
+
+    class Meta:
+        abstract = True
+
+    # -- CRUD ------------------------------------------------------------------------------
+    def save(self, *args: Any, **kwargs: Any) -> Any:
+        """Insert or update the row.
+
+        In async code this returns an awaitable (``await user.save()`` gives the instance);
+        in sync code it is Django's ``save()``.
+        """
+        if in_event_loop():
+            return self.asave(*args, **kwargs)
+        return super().save(*args, **kwargs)
+
+    async def asave(self: _T, *args: Any, **kwargs: Any) -> _T:  # type: ignore[override]
+        """Async ``save()``; returns the instance, as the original did."""
+        await run(self.save, *args, **kwargs)
+        return self
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        """Delete the row (awaitable in async code, Django's ``delete()`` in sync code)."""
+        if in_event_loop():
+            return self.adelete(*args, **kwargs)
+        return super().delete(*args, **kwargs)
+
+    async def adelete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        """Async ``delete()``; returns Django's ``(count, per-model counts)``."""
+        return await run(self.delete, *args, **kwargs)
+
+    async def fetch(self, name: str) -> Any:
+        """Load the relation ``name`` from async code.
+
+        A foreign key returns the related object and caches it on the instance (so
+        ``obj.<name>`` works afterwards); a reverse or many-to-many relation returns the list of
+        related objects.
+
+        Raises:
+            AttributeError: ``name`` is not a relation of this model.
+        """
+        relations = {
+            f.name if not f.auto_created or f.concrete else f.get_accessor_name(): f  # type: ignore[union-attr]
+            for f in self._meta.get_fields()
+            if f.is_relation
+        }
+        field = relations.get(name)
+        if field is None:
+            raise AttributeError(
+                f"{type(self).__name__} has no relation {name!r}; relations: "
+                + ", ".join(sorted(k for k in relations if k))
+            )
+        if field.many_to_one or field.one_to_one:
+            return await run(getattr, self, name)
+        manager = getattr(self, name)
+        rows = await manager.all()
+        return rows
+
+    @classmethod
+    async def get(cls: type[_T], *args: Any, using: str | None = None, **lookups: Any) -> _T:
+        """The single row matching ``lookups`` (``await User.get(id=1)``).
+
+        Raises:
+            DoesNotExist: no row matches (unless ``CIV_ORM_GET_RETURNS_NONE``).
+            MultipleObjectsReturned: several rows match.
+        """
+        manager = cls._default_manager if using is None else cls._default_manager.db_manager(using)
+        return await manager.get_queryset().aget(*args, **lookups)
+
+    @classmethod
+    async def get_or_none(
+        cls: type[_T], *args: Any, using: str | None = None, **lookups: Any
+    ) -> _T | None:
+        """Like :meth:`get`, but None when no row matches."""
+        try:
+            return await cls.get(*args, using=using, **lookups)
+        except cls.DoesNotExist:
+            return None
+
+    @classmethod
+    async def create(cls: type[_T], *, using: str | None = None, **values: Any) -> _T:
+        """Insert a row and return the instance (``await User.create(username="ann")``)."""
+        obj = cls(**values)
+        await obj.asave(using=using)
+        return obj

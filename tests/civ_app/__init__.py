@@ -1,0 +1,1 @@
+"""Test app of ``civ_orm_compat``: the seed's example models, written against the CIV API."""

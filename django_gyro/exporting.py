@@ -530,14 +530,14 @@ def export(
                         sink = handle
                     try:
                         rows = db.copy_to(wrapper, statement, sink)
+                        if bar is not None:  # the estimate was only an estimate
+                            bar.total = rows
+                            bar.n = rows
+                            bar.refresh()
                     finally:
                         if bar is not None:
                             bar.close()
                     size = handle.tell()
-                if bar is not None:
-                    bar.total = rows
-                    bar.n = rows
-                    bar.refresh()
                 with open(partial, "rb") as handle:
                     digest = hashlib.file_digest(handle, "sha256").hexdigest()
                 result = JobResult(

@@ -14,7 +14,10 @@ include quotes, commas, newlines and non-ASCII letters on purpose, to exercise t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -71,6 +74,33 @@ def _names(connection: BaseDatabaseWrapper) -> dict[str, str]:
     return names
 
 
+@contextmanager
+def _foreign_keys_checked_once(cursor: Any, connection: BaseDatabaseWrapper) -> Iterator[None]:
+    """Drop the example tables' foreign keys for the block and re-create them afterwards.
+
+    Checking a foreign key row by row (a trigger per inserted row) dominates bulk inserts;
+    re-adding the constraint validates all rows with one join (PostgreSQL's "Populating a
+    Database" advice). Used inside a transaction, so other sessions never see the tables
+    without their constraints, and the definitions are restored exactly as they were.
+    """
+    tables = [model._meta.db_table for model in (Shop, Customer, Product, Order, OrderItem)]
+    cursor.execute(
+        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE contype = 'f' AND conrelid = ANY(%s::regclass[]) ORDER BY conrelid, conname",
+        [[connection.ops.quote_name(table) for table in tables]],
+    )
+    constraints = cursor.fetchall()
+    for table, name, _ in constraints:
+        cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {connection.ops.quote_name(name)}")
+    yield
+    for table, name, definition in constraints:
+        # table comes from regclass::text (already quoted as needed), definition from
+        # pg_get_constraintdef: both are PostgreSQL's own renderings of existing objects.
+        cursor.execute(
+            f"ALTER TABLE {table} ADD CONSTRAINT {connection.ops.quote_name(name)} {definition}"
+        )
+
+
 def delete_demo_data(using: str, tenants: list[str]) -> int:
     """Delete the demo tenants and everything that belongs to them; returns tenants deleted."""
     connection = connections[using]
@@ -80,9 +110,10 @@ def delete_demo_data(using: str, tenants: list[str]) -> int:
         ids = [row[0] for row in cursor.fetchall()]
         if not ids:
             return 0
-        for table in ("item", "order", "customer", "product", "shop", "tenant"):
-            column = "id" if table == "tenant" else "tenant_id"
-            cursor.execute(f"DELETE FROM {n[table]} WHERE {column} = ANY(%s)", [ids])
+        with _foreign_keys_checked_once(cursor, connection):
+            for table in ("item", "order", "customer", "product", "shop"):
+                cursor.execute(f"DELETE FROM {n[table]} WHERE tenant_id = ANY(%s)", [ids])
+        cursor.execute(f"DELETE FROM {n['tenant']} WHERE id = ANY(%s)", [ids])
     return len(ids)
 
 
@@ -120,74 +151,77 @@ def create_demo_data(using: str, scale: int, tenants: int = 2) -> DemoSize:
             [subdomains],
         )
         tenant_ids = [row[0] for row in cursor.fetchall()]
-        cursor.execute(
-            f"INSERT INTO {n['shop']} (tenant_id, name, url, currency, created_at) "
-            f"SELECT t.id, t.name || ' shop ' || g, "
-            f"  'https://' || t.subdomain || '.example/shop-' || g, "
-            f"  (ARRAY['USD','EUR','GBP','JPY'])[g], t.created_at + g * interval '1 day' "
-            f"FROM {n['tenant']} t CROSS JOIN generate_series(1, %s) AS g "
-            f"WHERE t.id = ANY(%s)",
-            [SHOPS_PER_TENANT, tenant_ids],
-        )
-        cursor.execute(
-            f"INSERT INTO {n['product']} (tenant_id, shop_id, sku, name, description, price, "
-            f"  inventory_count, is_active, created_at) "
-            f"SELECT s.tenant_id, s.id, 'SKU-' || lpad(g::text, 5, '0'), "
-            f"  (ARRAY['Widget','Gadget \"Pro\"','Crème brûlée kit','Bolt, 5mm','Tea cup'])"
-            f"    [1 + g %% 5] || ' #' || g, "
-            f"  CASE WHEN g %% 7 = 0 THEN '' "
-            f"    ELSE 'Line one' || E'\\n' || 'line two, with comma' END, "
-            f"  (g * 1.37 + 0.99)::numeric(10, 2), g * 3, g %% 11 <> 0, "
-            f"  s.created_at + g * interval '1 hour' "
-            f"FROM {n['shop']} s CROSS JOIN generate_series(1, %s) AS g "
-            f"WHERE s.tenant_id = ANY(%s)",
-            [PRODUCTS_PER_SHOP, tenant_ids],
-        )
-        cursor.execute(
-            f"INSERT INTO {n['customer']} (tenant_id, shop_id, email, first_name, last_name, "
-            f"  phone, created_at) "
-            f"SELECT s.tenant_id, s.id, 'customer' || g || '@shop' || s.id || '.example', "
-            f"  (ARRAY['Ana','Bjørn','Chloé','D''Arcy','Émile','Fatima','Grace','Hiro'])"
-            f"    [1 + g %% 8], "
-            f"  (ARRAY['O''Brien','Smith, Jr.','Müller','Nakamura','Lopez','Nguyen'])"
-            f"    [1 + g %% 6], "
-            f"  CASE WHEN g %% 3 = 0 THEN '' "
-            f"    ELSE '+1 555 ' || lpad((g %% 10000)::text, 4, '0') END, "
-            f"  s.created_at + g * interval '1 minute' "
-            f"FROM {n['shop']} s CROSS JOIN generate_series(1, %s) AS g "
-            f"WHERE s.tenant_id = ANY(%s)",
-            [customers_per_shop, tenant_ids],
-        )
-        cursor.execute(
-            f"INSERT INTO {n['order']} (tenant_id, shop_id, customer_id, order_number, status, "
-            f"  total_amount, tax_amount, shipping_amount, created_at) "
-            f"SELECT c.tenant_id, c.shop_id, c.id, 'O-' || c.rn || '-' || k, "
-            f"  (ARRAY['pending','processing','shipped','delivered','cancelled'])"
-            f"    [1 + (c.rn + k) %% 5], "
-            f"  ((c.rn * 7 + k * 13) %% 90000 / 100.0 + 10)::numeric(10, 2), "
-            f"  ((c.rn + k) %% 500 / 100.0)::numeric(10, 2), "
-            f"  (CASE WHEN k %% 2 = 0 THEN 4.99 ELSE 0 END)::numeric(10, 2), "
-            f"  c.created_at + k * interval '1 day' + (c.rn %% 997) * interval '1 second' "
-            f"FROM (SELECT *, row_number() OVER (ORDER BY id) AS rn FROM {n['customer']} "
-            f"  WHERE tenant_id = ANY(%s)) AS c "
-            f"CROSS JOIN LATERAL generate_series(1, (c.rn %% 13)::int) AS k",
-            [tenant_ids],
-        )
-        cursor.execute(
-            f"WITH p AS ("
-            f"  SELECT id, shop_id, price, "
-            f"    (row_number() OVER (PARTITION BY shop_id ORDER BY id) - 1)::int AS n "
-            f"  FROM {n['product']} WHERE tenant_id = ANY(%s)) "
-            f"INSERT INTO {n['item']} (tenant_id, shop_id, order_id, product_id, quantity, "
-            f"  unit_price, total_price) "
-            f"SELECT o.tenant_id, o.shop_id, o.id, p.id, 1 + (o.rn + j) %% 4, p.price, "
-            f"  p.price * (1 + (o.rn + j) %% 4) "
-            f"FROM (SELECT id, tenant_id, shop_id, row_number() OVER (ORDER BY id) AS rn "
-            f"  FROM {n['order']} WHERE tenant_id = ANY(%s)) AS o "
-            f"CROSS JOIN LATERAL generate_series(1, 1 + (o.rn %% 5)::int) AS j "
-            f"JOIN p ON p.shop_id = o.shop_id AND p.n = ((o.rn * 7 + j) %% %s)::int",
-            [tenant_ids, tenant_ids, PRODUCTS_PER_SHOP],
-        )
+        with _foreign_keys_checked_once(cursor, connection):
+            cursor.execute(
+                f"INSERT INTO {n['shop']} (tenant_id, name, url, currency, created_at) "
+                f"SELECT t.id, t.name || ' shop ' || g, "
+                f"  'https://' || t.subdomain || '.example/shop-' || g, "
+                f"  (ARRAY['USD','EUR','GBP','JPY'])[g], t.created_at + g * interval '1 day' "
+                f"FROM {n['tenant']} t CROSS JOIN generate_series(1, %s) AS g "
+                f"WHERE t.id = ANY(%s)",
+                [SHOPS_PER_TENANT, tenant_ids],
+            )
+            cursor.execute(
+                f"INSERT INTO {n['product']} (tenant_id, shop_id, sku, name, description, price, "
+                f"  inventory_count, is_active, created_at) "
+                f"SELECT s.tenant_id, s.id, 'SKU-' || lpad(g::text, 5, '0'), "
+                f"  (ARRAY['Widget','Gadget \"Pro\"','Crème brûlée kit','Bolt, 5mm','Tea cup'])"
+                f"    [1 + g %% 5] || ' #' || g, "
+                f"  CASE WHEN g %% 7 = 0 THEN '' "
+                f"    ELSE 'Line one' || E'\\n' || 'line two, with comma' END, "
+                f"  (g * 1.37 + 0.99)::numeric(10, 2), g * 3, g %% 11 <> 0, "
+                f"  s.created_at + g * interval '1 hour' "
+                f"FROM {n['shop']} s CROSS JOIN generate_series(1, %s) AS g "
+                f"WHERE s.tenant_id = ANY(%s)",
+                [PRODUCTS_PER_SHOP, tenant_ids],
+            )
+            cursor.execute(
+                f"INSERT INTO {n['customer']} (tenant_id, shop_id, email, first_name, last_name, "
+                f"  phone, created_at) "
+                f"SELECT s.tenant_id, s.id, 'customer' || g || '@shop' || s.id || '.example', "
+                f"  (ARRAY['Ana','Bjørn','Chloé','D''Arcy','Émile','Fatima','Grace','Hiro'])"
+                f"    [1 + g %% 8], "
+                f"  (ARRAY['O''Brien','Smith, Jr.','Müller','Nakamura','Lopez','Nguyen'])"
+                f"    [1 + g %% 6], "
+                f"  CASE WHEN g %% 3 = 0 THEN '' "
+                f"    ELSE '+1 555 ' || lpad((g %% 10000)::text, 4, '0') END, "
+                f"  s.created_at + g * interval '1 minute' "
+                f"FROM {n['shop']} s CROSS JOIN generate_series(1, %s) AS g "
+                f"WHERE s.tenant_id = ANY(%s)",
+                [customers_per_shop, tenant_ids],
+            )
+            cursor.execute(
+                f"INSERT INTO {n['order']} (tenant_id, shop_id, customer_id, order_number, "
+                f"  status, "
+                f"  total_amount, tax_amount, shipping_amount, created_at) "
+                f"SELECT c.tenant_id, c.shop_id, c.id, 'O-' || c.rn || '-' || k, "
+                f"  (ARRAY['pending','processing','shipped','delivered','cancelled'])"
+                f"    [1 + (c.rn + k) %% 5], "
+                f"  ((c.rn * 7 + k * 13) %% 90000 / 100.0 + 10)::numeric(10, 2), "
+                f"  ((c.rn + k) %% 500 / 100.0)::numeric(10, 2), "
+                f"  (CASE WHEN k %% 2 = 0 THEN 4.99 ELSE 0 END)::numeric(10, 2), "
+                f"  c.created_at + k * interval '1 day' + (c.rn %% 997) * interval '1 second' "
+                f"FROM (SELECT *, row_number() OVER (ORDER BY id) AS rn FROM {n['customer']} "
+                f"  WHERE tenant_id = ANY(%s)) AS c "
+                f"CROSS JOIN LATERAL generate_series(1, (c.rn %% 13)::int) AS k",
+                [tenant_ids],
+            )
+            cursor.execute(
+                f"WITH p AS ("
+                f"  SELECT shop_id, array_agg(id ORDER BY id) AS ids, "
+                f"    array_agg(price ORDER BY id) AS prices "
+                f"  FROM {n['product']} WHERE tenant_id = ANY(%s) GROUP BY shop_id) "
+                f"INSERT INTO {n['item']} (tenant_id, shop_id, order_id, product_id, quantity, "
+                f"  unit_price, total_price) "
+                f"SELECT o.tenant_id, o.shop_id, o.id, p.ids[x.k], 1 + (o.rn + j) %% 4, "
+                f"  p.prices[x.k], p.prices[x.k] * (1 + (o.rn + j) %% 4) "
+                f"FROM (SELECT id, tenant_id, shop_id, row_number() OVER (ORDER BY id) AS rn "
+                f"  FROM {n['order']} WHERE tenant_id = ANY(%s)) AS o "
+                f"JOIN p ON p.shop_id = o.shop_id "
+                f"CROSS JOIN LATERAL generate_series(1, 1 + (o.rn %% 5)::int) AS j "
+                f"CROSS JOIN LATERAL (SELECT 1 + ((o.rn * 7 + j) %% %s)::int AS k) AS x",
+                [tenant_ids, tenant_ids, PRODUCTS_PER_SHOP],
+            )
         counts = []
         for table in ("shop", "product", "customer", "order", "item"):
             cursor.execute(

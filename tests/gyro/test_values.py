@@ -20,7 +20,7 @@ import pytest
 from django.db import connections, models
 from django.test.utils import isolate_apps
 
-from django_gyro import DataSlicer, Importer, ImportJob, registry
+from django_gyro import DataSlicer, Importer, ImportJob, db, registry
 from django_gyro.exporting import ExportResult
 from tests.gyro.conftest import TRANSACTIONAL
 
@@ -168,9 +168,8 @@ def load_back(path: Path, table: str) -> int:
     quote = connection.ops.quote_name
     columns = ", ".join(quote(name) for name in header)
     with connection.cursor() as cursor, open(path, "rb") as handle:
-        cursor.connection.cursor().copy_expert(
-            f"COPY {quote(table)} ({columns}) FROM STDIN WITH (FORMAT CSV, HEADER)", handle
-        )
+        statement = f"COPY {quote(table)} ({columns}) FROM STDIN WITH (FORMAT CSV, HEADER)"
+        db.copy_from(connection, statement, handle)
         cursor.execute(f"SELECT count(*) FROM {quote(table)}")
         count: int = cursor.fetchone()[0]
     return count

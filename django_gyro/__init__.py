@@ -1,12 +1,75 @@
-"""django_gyro."""
+"""Django Gyro: declarative Importers and consistent sliced PostgreSQL export.
+
+Public API::
+
+    from django_gyro import DataSlicer, Importer, ImportJob, limit_per
+"""
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 try:
     __version__ = version("django-data-toolkit")
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "ClosureError",
+    "DataSlicer",
+    "DuplicateImporter",
+    "ExportResult",
+    "GyroError",
+    "ImportJob",
+    "Importer",
+    "JobError",
+    "JobOrderError",
+    "JobResult",
+    "SourceError",
+    "TargetError",
+    "__version__",
+    "limit_per",
+]
+
+if TYPE_CHECKING:
+    from django_gyro.exceptions import (
+        ClosureError,
+        DuplicateImporter,
+        GyroError,
+        JobError,
+        JobOrderError,
+        SourceError,
+        TargetError,
+    )
+    from django_gyro.exporting import ExportResult, JobResult
+    from django_gyro.importers import Importer
+    from django_gyro.jobs import ImportJob
+    from django_gyro.slicer import DataSlicer
+    from django_gyro.slicing import limit_per
+
+_LAZY = {
+    "ClosureError": "django_gyro.exceptions",
+    "DuplicateImporter": "django_gyro.exceptions",
+    "GyroError": "django_gyro.exceptions",
+    "JobError": "django_gyro.exceptions",
+    "JobOrderError": "django_gyro.exceptions",
+    "SourceError": "django_gyro.exceptions",
+    "TargetError": "django_gyro.exceptions",
+    "ExportResult": "django_gyro.exporting",
+    "JobResult": "django_gyro.exporting",
+    "Importer": "django_gyro.importers",
+    "ImportJob": "django_gyro.jobs",
+    "DataSlicer": "django_gyro.slicer",
+    "limit_per": "django_gyro.slicing",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so that INSTALLED_APPS can import the package before the app registry is ready.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'django_gyro' has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(module), name)

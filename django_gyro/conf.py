@@ -1,0 +1,38 @@
+"""Settings of Django Gyro, read live from Django settings with the ``GYRO_`` prefix.
+
+* ``GYRO_AUTODISCOVER`` (default ``True``): import ``<app>.importers`` of every installed app at
+  startup, so Importers are registered before system checks and exports run.
+* ``GYRO_CLOSURE_EXAMPLES`` (default ``5``): how many example keys the closure report lists per
+  foreign key column.
+* ``GYRO_WRITE_BUFFER`` (default 1 MiB): buffer size, in bytes, of each CSV file being written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings as django_settings
+
+__all__ = ["DEFAULTS", "settings"]
+
+DEFAULTS: dict[str, Any] = {
+    "AUTODISCOVER": True,
+    "CLOSURE_EXAMPLES": 5,
+    "WRITE_BUFFER": 1024 * 1024,
+}
+
+
+class GyroSettings:
+    """Attribute access to the ``GYRO_*`` settings with their defaults.
+
+    Values are read from ``django.conf.settings`` on every access, so ``override_settings``
+    works without a cache to reset.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"unknown Django Gyro setting {name!r}")
+        return getattr(django_settings, f"GYRO_{name}", DEFAULTS[name])
+
+
+settings = GyroSettings()

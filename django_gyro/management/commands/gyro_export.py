@@ -1,0 +1,101 @@
+"""``manage.py gyro_export --jobs jobs.py --target DIR``: export a slice to CSV files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DEFAULT_DB_ALIAS
+
+from django_gyro.endpoints import File, Postgres
+from django_gyro.exceptions import GyroError
+from django_gyro.exporting import export, plan
+from django_gyro.jobs import load_jobs
+
+
+class Command(BaseCommand):
+    help = (
+        "Export the jobs of a jobs file from PostgreSQL into CSV files plus manifest.json, as "
+        "one consistent snapshot (COPY ... TO STDOUT in one REPEATABLE READ transaction)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--jobs",
+            required=True,
+            help="a Python file (path/to/jobs.py) or module (app.jobs) defining JOBS or jobs()",
+        )
+        parser.add_argument(
+            "--source",
+            default=DEFAULT_DB_ALIAS,
+            help="database alias or postgres:// URL to read (default: default)",
+        )
+        parser.add_argument(
+            "--target",
+            "-o",
+            "--output",
+            dest="target",
+            help="directory to write the files into (required unless --plan)",
+        )
+        parser.add_argument(
+            "--overwrite", action="store_true", help="replace files of a previous export"
+        )
+        parser.add_argument(
+            "--plan",
+            action="store_true",
+            help="print each job's COPY statement and estimated rows; write nothing",
+        )
+        parser.add_argument(
+            "--strict",
+            action="store_true",
+            help="fail (and write nothing) if exported foreign keys point to unexported rows",
+        )
+        parser.add_argument(
+            "--no-closure",
+            action="store_true",
+            help="skip the closure report (saves one anti-join query per foreign key)",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        verbosity: int = options["verbosity"]
+        try:
+            jobs = load_jobs(options["jobs"])
+            source = Postgres(options["source"])
+            if options["plan"]:
+                self._print_plan(source, jobs)
+                return
+            if not options["target"]:
+                raise CommandError("--target DIR is required (or pass --plan)")
+            result = export(
+                source,
+                File(options["target"], overwrite=options["overwrite"]),
+                jobs,
+                progress=verbosity > 0 and self.stderr.isatty(),
+                progress_file=self.stderr._out,
+                strict=options["strict"],
+                closure=not options["no_closure"],
+            )
+        except GyroError as exc:
+            raise CommandError(str(exc)) from exc
+        if verbosity >= 2:
+            self.stdout.write(result.table())
+        if verbosity >= 1:
+            rows = sum(job.rows for job in result.jobs)
+            size = sum(job.bytes for job in result.jobs)
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"exported {len(result.jobs)} job(s), {rows:,} rows, {size:,} bytes in "
+                    f"{result.seconds:.2f} s to {result.directory}"
+                )
+            )
+            if result.closure or verbosity >= 2:
+                style = self.style.WARNING if result.closure else self.style.SUCCESS
+                self.stdout.write(style(result.closure_report()))
+
+    def _print_plan(self, source: Postgres, jobs: list[Any]) -> None:
+        for job in plan(source, jobs):
+            self.stdout.write(
+                f"-- job {job.index}: {job.model} -> {job.file} "
+                f"(estimated {job.estimated_rows:,} rows)"
+            )
+            self.stdout.write(job.sql + ";")

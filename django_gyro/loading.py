@@ -360,7 +360,7 @@ def _verify_files(manifest: Manifest, progress: bool, progress_file: IO[str] | N
     if not progress:
         check_files(manifest)
         return
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # type: ignore[import-untyped,unused-ignore]
 
     total = sum(entry.size for entry in manifest.files)
     with tqdm(
@@ -683,7 +683,7 @@ class _Loader:
         path = self.manifest.path(entry)
         bar = None
         if self.progress:
-            from tqdm.auto import tqdm
+            from tqdm.auto import tqdm  # type: ignore[import-untyped,unused-ignore]
 
             bar = tqdm(
                 total=entry.size,

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from django_gyro import DataSlicer
+from django_gyro import DataSlicer, ImportJob
 from django_gyro.load_errors import IntegrityViolation, KeyConflictError
 from django_gyro.loading import load_export
 from django_gyro.models import KeyMap, Load
 from django_gyro.verify import verify_export
+from gyro_example.jobs import build_jobs
 from gyro_example.models import Customer, Order, OrderItem, Product, Shop, Tenant
 
 from .conftest import MODELS, export_keys, populate, snapshot, url_of
@@ -22,7 +23,7 @@ pytestmark = [pytest.mark.postgresql, pytest.mark.usefixtures("demo")]
 
 
 def _counts(alias: str) -> dict[str, int]:
-    return {model.__name__: model.objects.using(alias).count() for model in MODELS}
+    return {model.__name__: model._default_manager.using(alias).count() for model in MODELS}
 
 
 def _rows_of(alias: str, tenant_pk: int) -> list[tuple[object, ...]]:
@@ -108,8 +109,8 @@ def test_remap_into_non_empty_target_attaches_children_to_their_own_parents(
     )
     Order.objects.using(target).create(
         tenant=acme,
-        shop=Shop.objects.using(target).filter(tenant=acme).first(),
-        customer=Customer.objects.using(target).filter(tenant=acme).first(),
+        shop=Shop.objects.using(target).filter(tenant=acme).earliest("pk"),
+        customer=Customer.objects.using(target).filter(tenant=acme).earliest("pk"),
         order_number="after-load",
         total_amount="1.00",
     )
@@ -179,9 +180,7 @@ def test_skip_keeps_and_update_overwrites_rows_already_present(
             assert verify_export(again, target).ok
 
 
-def _jobs() -> list[object]:
-    from gyro_example.jobs import build_jobs
-
+def _jobs() -> list[ImportJob]:
     return list(build_jobs())
 
 
@@ -223,9 +222,9 @@ def test_commands_import_and_verify_by_url(export_dir: Path, target: str) -> Non
     call_command("gyro_verify", str(export_dir), target=url, stdout=out)
     assert "OK:" in out.getvalue()
     # A verification that finds a difference exits non-zero.
-    OrderItem.objects.using(target).filter(pk=OrderItem.objects.using(target).first().pk).update(
-        quantity=999
-    )
+    OrderItem.objects.using(target).filter(
+        pk=OrderItem.objects.using(target).earliest("pk").pk
+    ).update(quantity=999)
     from django.core.management.base import CommandError
 
     with pytest.raises(CommandError, match="MISMATCH"):

@@ -262,8 +262,8 @@ class _Checker:
                 alias = f"p{len(joins)}"
                 parent_keys = self.q(f"gyro_verify_map_{self.labels[parent]}")
                 joins.append(
-                    f"LEFT JOIN (SELECT new, min(old) AS old FROM {parent_keys} GROUP BY new) "
-                    f"{alias} ON {alias}.new = t.{self.q(f.column)}"
+                    f"LEFT JOIN (SELECT DISTINCT ON (new) new, old FROM {parent_keys} "
+                    f"ORDER BY new, old) {alias} ON {alias}.new = t.{self.q(f.column)}"
                 )
                 exprs[f.column] = f"COALESCE({alias}.old, t.{self.q(f.column)})"
         select_target = (

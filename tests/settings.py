@@ -6,3 +6,6 @@ from settings import *  # noqa: F403
 
 # Hashing passwords with PBKDF2 dominates tests that create users; the algorithm is not under test.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Test-only models (UUID keys, a self-reference, a foreign-key cycle) for the Gyro reload tests.
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.gyro_testapp"]  # noqa: F405

@@ -1,14 +1,20 @@
-"""Fixtures of the reload tests: committed source data, exports, and throw-away target databases.
+"""Fixtures of the reload tests: an export of committed data, and throw-away target databases.
 
-A load and a verification each use their own connection, so everything here is committed, not
-inside pytest-django's per-test transaction. Targets are real databases on the same server as
-the test database: one is migrated per session and serves as the ``TEMPLATE`` of a fresh clone
-per test (``CREATE DATABASE ... TEMPLATE`` copies it in a fraction of a second).
+An export reads through its own connection, so its source rows must be committed: the
+module-scoped :func:`export_dir` creates the demo data in the test database, exports the seed's
+slice and deletes the data again; the tests then only read the files. Targets are real databases
+on the same server as the test database: one is migrated per session and serves as the
+``TEMPLATE`` of a fresh clone per test (``CREATE DATABASE ... TEMPLATE`` copies it in a fraction
+of a second); each is dropped after its test. Their connections are registered as dynamic
+connections (``connections[alias] = wrapper``), which Django's test cases allow, and the loader
+is given their URL.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,7 +27,7 @@ from django.core.management import call_command
 from django.core.management.color import no_style
 from django.db import connections
 from django.db.models import Model
-from django.db.utils import ConnectionHandler
+from django.db.utils import load_backend
 from pytest_django import DjangoDbBlocker
 
 from django_gyro import DataSlicer
@@ -29,6 +35,9 @@ from gyro_example.demo_data import create_demo_data, delete_demo_data, tenant_su
 from gyro_example.jobs import build_jobs
 from gyro_example.models import Customer, Order, OrderItem, Product, Shop, Tenant
 from settings.database import embedded_url
+
+#: Marker of every reload test: the test database must exist (its own transaction is unused).
+DB = pytest.mark.django_db
 
 MODELS: list[type[Model]] = [Tenant, Shop, Product, Customer, Order, OrderItem]
 TABLES = [
@@ -55,18 +64,23 @@ def _quote(name: str) -> str:
 
 
 def add_alias(alias: str, name: str) -> None:
-    """Register ``alias`` for database ``name`` on the default database's server."""
+    """Register ``alias`` for database ``name`` on the default database's server.
+
+    The connection is registered in ``connections`` only (not in its settings), as a dynamic
+    connection that Django's test cases allow alongside the test database.
+    """
     config = {**connections["default"].settings_dict, "NAME": name}
-    config.pop("TEST", None)
-    connections.settings[alias] = ConnectionHandler({"default": config}).settings["default"]
+    connections[alias] = load_backend(config["ENGINE"]).DatabaseWrapper(config, alias)
 
 
 def drop_alias(alias: str) -> None:
     """Close and forget ``alias``."""
-    if alias in connections.settings:
-        connections[alias].close()
-        del connections[alias]
-        del connections.settings[alias]
+    try:
+        wrapper = connections[alias]
+    except Exception:
+        return
+    wrapper.close()
+    del connections[alias]
 
 
 def url_of(alias: str) -> str:
@@ -130,34 +144,47 @@ def target(make_target: Callable[[], str]) -> str:
     return make_target()
 
 
-@pytest.fixture(scope="module")
-def demo(committed_session: None) -> Iterator[None]:
-    """The example shop's demo data (scale 1, two tenants) in the test database."""
+def _check_test_database() -> None:
+    name = connections["default"].settings_dict["NAME"]
     if connections["default"].vendor != "postgresql":
         pytest.skip("needs PostgreSQL")
-    subdomains = tenant_subdomains(2)
-    delete_demo_data("default", subdomains)
-    create_demo_data("default", scale=1, tenants=2)
-    yield
-    delete_demo_data("default", subdomains)
+    if not str(name).startswith("test_"):  # never write demo rows into a real database
+        raise RuntimeError(f"the test database is not set up (default is {name!r})")
 
 
 @pytest.fixture(scope="module")
-def export_dir(demo: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The seed's slice of the demo tenant, exported once per module."""
+def export_dir(
+    django_db_setup: Any,
+    django_db_blocker: DjangoDbBlocker,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
+    """The seed's slice of the demo tenant, exported once per module from committed rows."""
     directory = tmp_path_factory.mktemp("gyro_reload") / "export"
-    DataSlicer.run(
-        source=DataSlicer.Postgres("default"),
-        target=DataSlicer.File(directory),
-        jobs=build_jobs(),
-        progress=False,
-    )
+    with django_db_blocker.unblock():
+        _check_test_database()
+        subdomains = tenant_subdomains(2)
+        delete_demo_data("default", subdomains)
+        create_demo_data("default", scale=1, tenants=2)
+        try:
+            DataSlicer.run(
+                source=DataSlicer.Postgres("default"),
+                target=DataSlicer.File(directory),
+                jobs=build_jobs(),
+                progress=False,
+            )
+        finally:
+            delete_demo_data("default", subdomains)
     return directory
 
 
+def read_rows(export_dir: Path, model: type[Model]) -> list[dict[str, str]]:
+    """The rows of ``model``'s file in the export, as text."""
+    with (export_dir / f"{model._meta.db_table}.csv").open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
 def export_keys(export_dir: Path, model: type[Model]) -> list[int]:
-    with (export_dir / f"{model._meta.db_table}.csv").open(newline="") as handle:
-        return [int(row["id"]) for row in csv.DictReader(handle)]
+    return [int(row["id"]) for row in read_rows(export_dir, model)]
 
 
 def populate(alias: str, subdomain: str, export_dir: Path) -> Tenant:
@@ -212,6 +239,19 @@ def populate(alias: str, subdomain: str, export_dir: Path) -> Tenant:
         for statement in connection.ops.sequence_reset_sql(no_style(), MODELS):
             cursor.execute(statement)
     return tenant
+
+
+def rewrite_file(directory: Path, file: str, edit: Callable[[list[str]], list[str]]) -> None:
+    """Edit a file *and* its manifest entry consistently: only the deeper checks can catch it."""
+    path = directory / file
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(edit(lines)))
+    data = json.loads((directory / "manifest.json").read_text())
+    job = next(job for job in data["jobs"] if job["file"] == file)
+    content = path.read_bytes()
+    job["bytes"] = len(content)
+    job["sha256"] = hashlib.sha256(content).hexdigest()
+    (directory / "manifest.json").write_text(json.dumps(data))
 
 
 def snapshot(alias: str) -> dict[str, Any]:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +19,9 @@ from django_gyro.load_errors import (
 )
 from django_gyro.loading import load_export
 
-from .conftest import populate, snapshot
+from .conftest import DB, populate, rewrite_file, snapshot, url_of
 
-pytestmark = [pytest.mark.postgresql, pytest.mark.usefixtures("demo")]
+pytestmark = [pytest.mark.postgresql, DB]
 
 ITEMS = "gyro_example_orderitem.csv"
 
@@ -48,23 +46,10 @@ def _job(data: dict[str, Any], file: str) -> dict[str, Any]:
     return next(job for job in data["jobs"] if job["file"] == file)
 
 
-def _rewrite(directory: Path, file: str, edit: Callable[[list[str]], list[str]]) -> None:
-    """Edit a file *and* its manifest entry consistently: only the deeper checks can catch it."""
-    path = directory / file
-    lines = path.read_text().splitlines(keepends=True)
-    path.write_text("".join(edit(lines)))
-    data = _manifest(directory)
-    job = _job(data, file)
-    content = path.read_bytes()
-    job["bytes"] = len(content)
-    job["sha256"] = hashlib.sha256(content).hexdigest()
-    _write_manifest(directory, data)
-
-
 def _fails(directory: Path, target: str, error: type[LoadError], *needles: str) -> str:
     before = snapshot(target)
     with pytest.raises(error) as info:
-        load_export(directory, target)
+        load_export(directory, url_of(target))
     message = str(info.value)
     for needle in needles:
         assert needle in message, message
@@ -94,7 +79,7 @@ def test_file_edited_after_export(broken: Path, target: str) -> None:
 
 def test_truncated_csv_with_a_matching_manifest(broken: Path, target: str) -> None:
     # Cut inside the last row: COPY sees a short row.
-    _rewrite(broken, ITEMS, lambda lines: [*lines[:-1], lines[-1][: len(lines[-1]) // 2]])
+    rewrite_file(broken, ITEMS, lambda lines: [*lines[:-1], lines[-1][: len(lines[-1]) // 2]])
     _fails(broken, target, BadDataError, ITEMS, f"line {len(_lines(broken))}")
 
 
@@ -103,7 +88,7 @@ def _lines(directory: Path) -> list[str]:
 
 
 def test_extra_column_in_the_file_only(broken: Path, target: str) -> None:
-    _rewrite(broken, ITEMS, lambda lines: [line.rstrip("\n") + ",x\n" for line in lines])
+    rewrite_file(broken, ITEMS, lambda lines: [line.rstrip("\n") + ",x\n" for line in lines])
     _fails(
         broken,
         target,
@@ -114,7 +99,7 @@ def test_extra_column_in_the_file_only(broken: Path, target: str) -> None:
 
 
 def test_extra_column_the_target_does_not_have(broken: Path, target: str) -> None:
-    _rewrite(
+    rewrite_file(
         broken,
         ITEMS,
         lambda lines: (
@@ -143,7 +128,7 @@ def test_missing_column(broken: Path, target: str) -> None:
             for line in lines
         ]
 
-    _rewrite(broken, ITEMS, drop_quantity)
+    rewrite_file(broken, ITEMS, drop_quantity)
     data = _manifest(broken)
     job = _job(data, ITEMS)
     job["columns"] = [c for c in job["columns"] if c["name"] != "quantity"]
@@ -158,7 +143,7 @@ def test_missing_column(broken: Path, target: str) -> None:
 
 
 def test_column_missing_from_the_header_line(broken: Path, target: str) -> None:
-    _rewrite(broken, ITEMS, lambda lines: [lines[0].replace(",quantity", ""), *lines[1:]])
+    rewrite_file(broken, ITEMS, lambda lines: [lines[0].replace(",quantity", ""), *lines[1:]])
     _fails(broken, target, ManifestError, ITEMS, "column 'quantity' of the manifest is missing")
 
 
@@ -170,7 +155,7 @@ def test_wrong_type_names_file_line_and_column(broken: Path, target: str) -> Non
         row[index] = "three"
         return [*lines[:3], ",".join(row) + "\n", *lines[4:]]
 
-    _rewrite(broken, ITEMS, bad_quantity)
+    rewrite_file(broken, ITEMS, bad_quantity)
     message = _fails(broken, target, BadDataError, ITEMS, "line 4", "column quantity", '"three"')
     assert "gyro_example.OrderItem" in message
 
@@ -190,7 +175,7 @@ def test_type_changed_in_the_manifest(broken: Path, target: str) -> None:
 
 
 def test_duplicate_key_in_a_file(broken: Path, target: str) -> None:
-    _rewrite(broken, ITEMS, lambda lines: [*lines, lines[-1]])
+    rewrite_file(broken, ITEMS, lambda lines: [*lines, lines[-1]])
     data = _manifest(broken)
     _job(data, ITEMS)["rows"] += 1
     _write_manifest(broken, data)
@@ -215,7 +200,7 @@ def test_orphan_child_row(broken: Path, target: str) -> None:
         row[index] = "987654321"
         return [lines[0], ",".join(row) + "\n", *lines[2:]]
 
-    _rewrite(broken, ITEMS, orphan)
+    rewrite_file(broken, ITEMS, orphan)
     _fails(
         broken,
         target,
@@ -244,19 +229,19 @@ def test_target_without_the_example_tables(broken: Path, target: str) -> None:
     with pytest.raises(
         SchemaMismatchError, match="the target has no table gyro_example_orderitem"
     ):
-        load_export(broken, target)
+        load_export(broken, url_of(target))
 
 
 def test_target_without_gyro_tables(broken: Path, target: str) -> None:
     with connections[target].cursor() as cursor:
         cursor.execute("DROP TABLE django_gyro_keymap")
     with pytest.raises(SchemaMismatchError, match="migrate django_gyro"):
-        load_export(broken, target)
+        load_export(broken, url_of(target))
 
 
 def test_unknown_model_and_strategy(broken: Path, target: str) -> None:
     with pytest.raises(LoadError, match="unknown on_conflict strategy 'replace'"):
-        load_export(broken, target, on_conflict="replace")
+        load_export(broken, url_of(target), on_conflict="replace")
     data = _manifest(broken)
     data["jobs"][0]["model"] = "gyro_example.Planet"
     _write_manifest(broken, data)
@@ -274,11 +259,11 @@ def test_remap_with_a_parent_missing_from_the_export(broken: Path, target: str) 
         row[index] = "987654321"
         return [lines[0], ",".join(row) + "\n", *lines[2:]]
 
-    _rewrite(broken, ITEMS, orphan)
+    rewrite_file(broken, ITEMS, orphan)
     before = snapshot(target)
     with pytest.raises(
         IntegrityViolation,
         match="order_id=987654321: gyro_example.Order 987654321 is not in the export",
     ):
-        load_export(broken, target, on_conflict="remap")
+        load_export(broken, url_of(target), on_conflict="remap")
     assert snapshot(target) == before

@@ -12,9 +12,9 @@ from django.db import connections, transaction
 
 from settings.database import BASE_DIR
 
-from .conftest import populate, snapshot, url_of
+from .conftest import DB, populate, snapshot, url_of
 
-pytestmark = [pytest.mark.postgresql, pytest.mark.usefixtures("demo")]
+pytestmark = [pytest.mark.postgresql, DB]
 
 
 def _wait(alias: str, query: str, seconds: float = 60.0) -> None:

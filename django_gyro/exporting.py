@@ -395,47 +395,75 @@ def _foreign_keys(item: CompiledJob) -> list[dict[str, Any]]:
 def _closure(
     cursor: Any, wrapper: BaseDatabaseWrapper, compiled: list[CompiledJob]
 ) -> list[ClosureIssue]:
+    """One statement per job: its rows run once, each referenced parent's keys once."""
     by_model = {item.job.model._meta.label: item for item in compiled}
     examples = int(settings.CLOSURE_EXAMPLES)
     quote = wrapper.ops.quote_name
     issues = []
     for item in compiled:
+        checked = []
         for fk in _foreign_keys(item):
             parent = by_model.get(fk["target"])
             if parent is None and not fk["declared"]:
                 continue  # an undeclared FK to a model outside the export: not this run's concern
+            if parent is not None and fk["target_column"] not in parent.columns:
+                parent = None  # the parent file lacks the referenced column (excluded)
+            checked.append((fk, parent))
+        if not checked:
+            continue
+        needed = {fk["column"] for fk, _ in checked}
+        needed |= {fk["target_column"] for fk, parent in checked if parent is item}
+        child_columns = ", ".join(quote(column) for column in sorted(needed))
+        ctes = [
+            f"gyro_child AS MATERIALIZED (SELECT {child_columns} FROM ({item.select_sql}) AS c)"
+        ]
+        params: list[Any] = list(item.params)
+        parent_cte: dict[tuple[str, str], str] = {}
+        selects = []
+        for n, (fk, parent) in enumerate(checked):
             column = quote(fk["column"])
-            child_sql = f"SELECT {column} AS k FROM ({item.select_sql}) AS gyro_child"
-            params: list[Any] = list(item.params)
-            if parent is not None and fk["target_column"] in parent.columns:
-                target = quote(fk["target_column"])
-                missing = (
-                    f"{child_sql} WHERE {column} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
-                    f"({parent.select_sql}) AS gyro_parent WHERE gyro_parent.{target} = "
-                    f"gyro_child.{column})"
+            condition = f"c.{column} IS NOT NULL"
+            if parent is not None:
+                key = (parent.job.model._meta.label, fk["target_column"])
+                if key not in parent_cte:
+                    name = f"gyro_parent_{len(parent_cte)}"
+                    parent_cte[key] = name
+                    target = quote(fk["target_column"])
+                    if parent is item:
+                        ctes.append(f"{name} AS (SELECT {target} AS k FROM gyro_child)")
+                    else:
+                        ctes.append(
+                            f"{name} AS MATERIALIZED (SELECT {target} AS k FROM "
+                            f"({parent.select_sql}) AS p)"
+                        )
+                        params += list(parent.params)
+                parent_keys = parent_cte[key]
+                condition += (
+                    f" AND NOT EXISTS (SELECT 1 FROM {parent_keys} AS p WHERE p.k = c.{column})"
                 )
-                params += list(parent.params)
-            else:
-                missing = f"{child_sql} WHERE {column} IS NOT NULL"
-            statement = (
-                f"WITH gyro_missing AS ({missing}) SELECT count(*), count(DISTINCT k), "
-                f"(SELECT array_agg(k::text) FROM (SELECT DISTINCT k FROM gyro_missing "
-                f"ORDER BY k LIMIT {examples:d}) AS gyro_examples) FROM gyro_missing"
+            missing = f"SELECT c.{column} AS k FROM gyro_child AS c WHERE {condition}"
+            ctes.append(f"gyro_missing_{n} AS ({missing})")
+            selects.append(
+                f"SELECT {n:d}, count(*), count(DISTINCT k), (SELECT array_agg(k::text) FROM "
+                f"(SELECT DISTINCT k FROM gyro_missing_{n} ORDER BY k LIMIT {examples:d}) AS e) "
+                f"FROM gyro_missing_{n}"
             )
-            cursor.execute(statement, params)
-            rows, keys, sample = cursor.fetchone()
-            if rows:
-                issues.append(
-                    ClosureIssue(
-                        job=item.job.label,
-                        column=fk["column"],
-                        parent=fk["target"],
-                        parent_exported=parent is not None,
-                        rows=int(rows),
-                        keys=int(keys),
-                        examples=list(sample or []),
-                    )
+        cursor.execute("WITH " + ", ".join(ctes) + " " + " UNION ALL ".join(selects), params)
+        for n, rows, keys, sample in sorted(cursor.fetchall()):
+            if not rows:
+                continue
+            fk, parent = checked[n]
+            issues.append(
+                ClosureIssue(
+                    job=item.job.label,
+                    column=fk["column"],
+                    parent=fk["target"],
+                    parent_exported=fk["target"] in by_model,
+                    rows=int(rows),
+                    keys=int(keys),
+                    examples=list(sample or []),
                 )
+            )
     return issues
 
 
@@ -530,14 +558,14 @@ def export(
                         sink = handle
                     try:
                         rows = db.copy_to(wrapper, statement, sink)
+                        if bar is not None:  # the estimate was only an estimate
+                            bar.total = rows
+                            bar.n = rows
+                            bar.refresh()
                     finally:
                         if bar is not None:
                             bar.close()
                     size = handle.tell()
-                if bar is not None:
-                    bar.total = rows
-                    bar.n = rows
-                    bar.refresh()
                 with open(partial, "rb") as handle:
                     digest = hashlib.file_digest(handle, "sha256").hexdigest()
                 result = JobResult(

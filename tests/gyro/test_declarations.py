@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core import checks
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 from django.db import models
 from django.test.utils import isolate_apps
 
@@ -325,3 +328,27 @@ def test_jobs_module_by_dotted_name() -> None:
     ]
     with pytest.raises(JobError, match="cannot be imported"):
         load_jobs("gyro_example.no_such_module")
+
+
+def test_system_checks_stop_the_export_before_any_sql(tmp_path: Path) -> None:
+    from gyro_example.models import OrderItem as OrderItem_
+
+    with registry.isolated():
+
+        class BrokenImporter(Importer):
+            model = OrderItem_
+
+            class Columns:
+                tenant = OrderItem_  # wrong target: gyro.E003
+
+        with pytest.raises(SystemCheckError, match=r"gyro\.E003"):
+            call_command(
+                "gyro_export",
+                "--jobs",
+                "gyro_example/jobs.py",
+                "--target",
+                str(tmp_path),
+                skip_checks=False,
+                stdout=io.StringIO(),
+            )
+    assert list(tmp_path.iterdir()) == []

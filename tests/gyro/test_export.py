@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.db import connections
 
-from django_gyro import ClosureError, DataSlicer, GyroError, ImportJob, TargetError
+from django_gyro import ClosureError, DataSlicer, GyroError, ImportJob, TargetError, db
 from django_gyro.endpoints import File, Postgres
 from django_gyro.exporting import ExportResult, JobResult, export, plan
 from gyro_example.jobs import DEMO_TENANT, build_jobs
@@ -298,10 +298,9 @@ def test_files_load_back_with_postgres_own_csv_parser(out: Path) -> None:
     columns = ", ".join(f'"{name}"' for name in header.split(","))
     with connections["default"].cursor() as cursor:
         cursor.execute("CREATE TEMP TABLE gyro_copy (LIKE gyro_example_product)")
-        with open(path, "rb") as handle, cursor.connection.cursor() as raw_cursor:
-            raw_cursor.copy_expert(
-                f"COPY gyro_copy ({columns}) FROM STDIN WITH (FORMAT CSV, HEADER)", handle
-            )
+        with open(path, "rb") as handle:
+            statement = f"COPY gyro_copy ({columns}) FROM STDIN WITH (FORMAT CSV, HEADER)"
+            assert db.copy_from(connections["default"], statement, handle) == result.jobs[2].rows
         cursor.execute(
             f"SELECT count(*) FROM (SELECT {columns} FROM gyro_copy EXCEPT SELECT {columns} "
             f"FROM gyro_example_product) AS d"
@@ -314,3 +313,64 @@ def test_files_load_back_with_postgres_own_csv_parser(out: Path) -> None:
         cursor.execute("SELECT count(*) FROM gyro_copy WHERE name LIKE '%%\"Pro\"%%'")
         assert cursor.fetchone()[0] > 0
         cursor.execute("DROP TABLE gyro_copy")
+
+
+def test_killed_export_leaves_no_file_that_looks_complete(tmp_path: Path, out: Path) -> None:
+    # A real process, killed with SIGKILL while a job is streaming: no finally block runs.
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from settings.database import BASE_DIR
+
+    jobs_file = tmp_path / "slow_jobs.py"
+    jobs_file.write_text(
+        "from django_gyro import ImportJob\n"
+        "from gyro_example.models import Customer, Tenant\n"
+        "JOBS = [\n"
+        "    ImportJob(model=Tenant),\n"
+        "    ImportJob(model=Customer, query=Customer.objects.extra(\n"
+        "        where=['pg_sleep(0.01) IS NOT NULL'])),\n"
+        "]\n"
+    )
+    settings = connections["default"].settings_dict
+    host = settings["HOST"] or settings["OPTIONS"].get("host", "")
+    if host.startswith("/"):
+        url = f"postgres://{settings['USER']}@/{settings['NAME']}?host={host}"
+    else:
+        url = (
+            f"postgres://{settings['USER']}:{settings['PASSWORD']}@{host}:"
+            f"{settings['PORT'] or 5432}/{settings['NAME']}"
+        )
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "gyro_export",
+            "--jobs",
+            str(jobs_file),
+            "--target",
+            str(out),
+            "--source",
+            url,
+            "--verbosity",
+            "0",
+        ],
+        cwd=BASE_DIR,
+        env={**os.environ, "DATABASE_URL": url},
+    )
+    try:
+        partial = out / ".gyro_example_customer.csv.gyro-partial"
+        deadline = time.monotonic() + 60
+        while not partial.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert partial.exists(), "the export should be streaming the customers by now"
+        time.sleep(0.3)
+        assert process.poll() is None, "the slow job should still be running"
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+    visible = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    assert visible == []  # no data file under its final name, no manifest

@@ -14,7 +14,6 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from django.core.management import call_command
 from django.db import connections
-from django.db.utils import ConnectionHandler
 
 from django_gyro import db
 from django_gyro.load_errors import LoadError
@@ -59,23 +58,22 @@ def create_database(url: str) -> bool:
 def target_alias(url_or_alias: str) -> Iterator[str]:
     """A Django alias for ``url_or_alias``: the alias itself, or a temporary one for a URL.
 
-    A temporary alias is added to ``settings.DATABASES``' connection settings so that management
-    commands (``migrate``, ``gyro_example_data``) can use it, and removed at exit.
+    The temporary alias is a private connection registered in ``django.db.connections`` (not in
+    ``settings.DATABASES``), so management commands (``migrate``, ``gyro_example_data``) can
+    use it; it is closed and removed at exit.
     """
     if not db.is_url(url_or_alias):
         yield url_or_alias
         return
-    import environ
-
+    wrapper = db.open_connection(url_or_alias)
     alias = "gyro_target"
-    config = environ.Env.db_url_config(url_or_alias)
-    connections.settings[alias] = ConnectionHandler({"default": config}).settings["default"]
+    wrapper.alias = alias
+    connections[alias] = wrapper
     try:
         yield alias
     finally:
-        connections[alias].close()
+        wrapper.close()
         del connections[alias]
-        del connections.settings[alias]
 
 
 def migrate_target(url_or_alias: str, stdout: IO[str] | Any = None) -> None:

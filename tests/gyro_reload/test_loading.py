@@ -168,6 +168,8 @@ def test_skip_keeps_and_update_overwrites_rows_already_present(
         acme.refresh_from_db(using=target)
         if strategy == "skip":
             assert (acme.name, acme.is_active) == ("Renamed in QA", True)
+            verification = verify_export(later, url_of(target))
+            assert verification.ok and verification.models[0].matched_existing == 1
         else:
             assert acme.name != "Renamed in QA" and acme.is_active is False
             assert verify_export(later, url_of(target)).ok
@@ -218,3 +220,18 @@ def test_commands_import_and_verify_by_url(export_dir: Path, target: str) -> Non
 
     with pytest.raises(CommandError, match="MISMATCH"):
         call_command("gyro_verify", str(export_dir), target=url, stdout=StringIO())
+
+
+def test_progress_bars_per_file_and_silence_at_verbosity_0(export_dir: Path, target: str) -> None:
+    bars = StringIO()
+    load_export(export_dir, url_of(target), progress=True, progress_file=bars, dry_run=True)
+    text = bars.getvalue()
+    assert "checking sha256" in text
+    for name in ("gyro_example_tenant.csv", "gyro_example_orderitem.csv"):
+        assert name in text
+    out, err = StringIO(), StringIO()
+    call_command(
+        "gyro_import", str(export_dir), target=url_of(target), verbosity=0, stdout=out, stderr=err
+    )
+    assert out.getvalue() == err.getvalue() == ""
+    assert OrderItem.objects.using(target).exists()

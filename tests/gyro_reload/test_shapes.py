@@ -136,3 +136,26 @@ def test_remap_gives_new_uuids_and_integer_keys_and_rewires_the_tree_and_the_cyc
     assert _favourites(target) == shapes.favourites
     verification = verify_export(shapes.directory, url_of(target))
     assert verification.ok, "\n".join(verification.lines())
+
+
+def test_an_importer_can_choose_its_models_strategy(shapes: Shapes, target: str) -> None:
+    Node.objects.using(target).create(name="someone else's root")
+    Author.objects.using(target).create(name="Zed")
+    with registry.isolated():
+
+        class NodeImporter(Importer):
+            model = Node
+            on_conflict = "remap"
+
+            class Columns:
+                parent = Node
+
+        class AuthorImporter(Importer):
+            model = Author
+            on_conflict = "merge"
+            natural_key = ("name",)
+
+        result = load_export(shapes.directory, url_of(target))  # run default: "error"
+    assert [r.keys for r in result.models] == ["remap", "merge", "kept"]
+    assert [r.remapped for r in result.models[:2]] == [len(shapes.node_keys), 3]
+    assert verify_export(shapes.directory, url_of(target)).ok

@@ -119,13 +119,20 @@ def worker(method: str, customers: int, out: Path) -> dict[str, Any]:
     else:
         raise SystemExit(f"unknown method {method}")
     seconds = time.perf_counter() - started
-    files = sorted(p for p in out.iterdir() if p.suffix in (".csv", ".json"))
-    digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
-    size = sum(p.stat().st_size for p in files)
-    return {"seconds": seconds, "rows": rows, "bytes": size, "sha256": digests}
+    # Only sizes here: reading the files back would inflate this process's peak memory.
+    size = sum(p.stat().st_size for p in out.iterdir() if p.suffix in (".csv", ".json"))
+    return {"seconds": seconds, "rows": rows, "bytes": size}
 
 
 # --------------------------------------------------------------------------- driver
+
+
+def content_digest(path: Path) -> str:
+    """SHA-256 of the file's lines in sorted order: row order differs between runs (parallel
+    scans), row content must not."""
+    with open(path, "rb") as handle:
+        lines = handle.read().split(b"\n")
+    return hashlib.sha256(b"\n".join(sorted(lines))).hexdigest()
 
 
 def run_child(argv: list[str], env: dict[str, str]) -> tuple[str, float, int]:
@@ -266,7 +273,6 @@ def main() -> None:
         memory: dict[str, int] = {}
         rows = 0
         data_bytes = 0
-        digests: dict[str, str] = {}
         for _ in range(args.repeat):
             _, seconds, rss = run_child([psql, "-X", "-q", "-f", str(script), psql_url(url)], env)
             timings["psql"].append(seconds)
@@ -275,22 +281,21 @@ def main() -> None:
             report = json.loads(stdout)
             timings["gyro"].append(report["seconds"])
             memory["gyro"] = max(memory.get("gyro", 0), rss)
-            rows, data_bytes, digests = report["rows"], report["bytes"], report["sha256"]
+            rows, data_bytes = report["rows"], report["bytes"]
         methods = ["gyro+closure"] + (["orm", "json"] if size <= args.slow_max else [])
         for method in methods:
             stdout, _, rss = run_child(worker_cmd(method), env)
             timings[method] = [json.loads(stdout)["seconds"]]
             memory[method] = rss
-        same = digests == {
-            p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted((out / "psql").glob("*.csv"))
+        same = {p.name: content_digest(p) for p in sorted((out / "gyro").glob("*.csv"))} == {
+            p.name: content_digest(p) for p in sorted((out / "psql").glob("*.csv"))
         }
         reference = statistics.median(timings["psql"])
         items = next(p.estimated_rows for p in planned if p.model.endswith("OrderItem"))
         print(
             f"\nslice for ~{size:,} order items: {customers:,} customers, {rows:,} rows in 6 "
             f"files, {data_bytes / 2**20:.0f} MiB (planner estimated {items:,} items); psql and "
-            f"gyro files byte-identical: {same}",
+            f"gyro files hold the same lines: {same}",
             flush=True,
         )
         for method, values in timings.items():

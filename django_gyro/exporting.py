@@ -587,6 +587,10 @@ def export(
             issues: list[ClosureIssue] = []
             if closure:
                 with connection.cursor() as cursor:
+                    work_mem = settings.CLOSURE_WORK_MEM
+                    if work_mem:
+                        # Only for this transaction: the anti-joins hash whole key sets.
+                        cursor.execute("SELECT set_config('work_mem', %s, true)", [work_mem])
                     issues = _closure(cursor, wrapper, compiled)
         if strict and issues:
             raise ClosureError(

@@ -352,3 +352,13 @@ def test_system_checks_stop_the_export_before_any_sql(tmp_path: Path) -> None:
                 stdout=io.StringIO(),
             )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_settings_are_read_live(settings: Any) -> None:
+    from django_gyro.conf import settings as gyro_settings
+
+    assert gyro_settings.CLOSURE_EXAMPLES == 5
+    settings.GYRO_CLOSURE_EXAMPLES = 2
+    assert gyro_settings.CLOSURE_EXAMPLES == 2
+    with pytest.raises(AttributeError, match="unknown Django Gyro setting"):
+        _ = gyro_settings.NOPE

@@ -362,3 +362,27 @@ def test_settings_are_read_live(settings: Any) -> None:
     assert gyro_settings.CLOSURE_EXAMPLES == 2
     with pytest.raises(AttributeError, match="unknown Django Gyro setting"):
         _ = gyro_settings.NOPE
+
+
+def test_unsupported_endpoint_combinations(tmp_path: Path) -> None:
+    from django_gyro import DataSlicer, GyroError
+    from gyro_example.jobs import build_jobs
+
+    with pytest.raises(GyroError, match="cannot go from DataSlicer.File"):
+        DataSlicer.run(
+            source=DataSlicer.File(tmp_path / "a"),
+            target=DataSlicer.File(tmp_path / "b"),
+            jobs=build_jobs(),
+        )
+    with pytest.raises(GyroError, match="an export needs jobs="):
+        DataSlicer.run(source=DataSlicer.Postgres("default"), target=DataSlicer.File(tmp_path))
+    with pytest.raises(TypeError, match="unexpected option"):
+        DataSlicer.run(
+            source=DataSlicer.Postgres("default"),
+            target=DataSlicer.File(tmp_path),
+            jobs=build_jobs(),
+            on_conflict="remap",
+        )
+    with pytest.raises(GyroError, match="needs a database URL or a Django alias"):
+        DataSlicer.Postgres("")
+    assert list(tmp_path.iterdir()) == []

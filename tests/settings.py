@@ -7,5 +7,6 @@ from settings import *  # noqa: F403
 # Hashing passwords with PBKDF2 dominates tests that create users; the algorithm is not under test.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
-# The test app of civ_orm_compat (the seed's User/Post example models).
-INSTALLED_APPS = [*INSTALLED_APPS, "tests.civ_app"]  # noqa: F405
+# Test-only apps: civ_orm_compat's (the seed's User/Post example models) and the Gyro reload
+# tests' (UUID keys, a self-reference, a foreign-key cycle).
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.civ_app", "tests.gyro_testapp"]  # noqa: F405

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connections
 
 from django_gyro import DataSlicer
 from gyro_example.jobs import build_jobs
@@ -95,14 +96,21 @@ def test_example_data_command(transactional_db: None) -> None:
 
 def test_demo_command_exports_the_seed_slice(tmp_path: Path, transactional_db: None) -> None:
     stdout = io.StringIO()
-    call_command("gyro_demo", output=tmp_path / "demo", stdout=stdout)
-    text = stdout.getvalue()
-    assert "exported the demo slice to" in text
-    for model in ("Tenant", "Shop", "Product", "Customer", "Order", "OrderItem"):
-        assert f"gyro_example.{model} " in text
-    assert (tmp_path / "demo" / "manifest.json").exists()
-    # and again: the demo replaces its previous export and data
-    call_command("gyro_demo", output=tmp_path / "demo", verbosity=0)
+    try:
+        call_command("gyro_demo", output=tmp_path / "demo", stdout=stdout)
+        text = stdout.getvalue()
+        assert "exported the demo slice to" in text
+        for model in ("Tenant", "Shop", "Product", "Customer", "Order", "OrderItem"):
+            assert f"gyro_example.{model} " in text
+        assert (tmp_path / "demo" / "manifest.json").exists()
+        # and again: the demo replaces its previous export and data
+        call_command("gyro_demo", output=tmp_path / "demo", verbosity=0)
+    finally:
+        # The demo also loads the slice into <test database>_gyro_target (reload, issue 6).
+        connection = connections["default"]
+        name = connection.ops.quote_name(f"{connection.settings_dict['NAME']}_gyro_target")
+        with connection._nodb_cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.mark.usefixtures("demo")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,28 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_gyro import DataSlicer, GyroError
 from django_gyro.exporting import ExportResult
+from django_gyro.load_target import create_database, migrate_target, sibling_url, target_alias
+from django_gyro.verify import verify_export
 from gyro_example.jobs import jobs
+from gyro_example.models import Tenant
 
 
 def _default_directory() -> Path:
     return Path(getattr(settings, "BASE_DIR", Path.cwd())) / "var" / "gyro-demo" / "export"
+
+
+def _default_target() -> str:
+    """``DATABASE_URL_TARGET`` (alias ``target``), else ``<default name>_gyro_target``."""
+    if "target" in settings.DATABASES:
+        return "target"
+    name = f"{settings.DATABASES['default']['NAME']}_gyro_target"
+    if os.environ.get("DATABASE_URL"):
+        url = sibling_url(os.environ["DATABASE_URL"], name)
+        create_database(url)
+        return url
+    from settings.database import embedded_url  # the host project's embedded PostgreSQL
+
+    return embedded_url(name)
 
 
 class Command(BaseCommand):
@@ -35,12 +53,19 @@ class Command(BaseCommand):
             default=None,
             help="export directory (default: var/gyro-demo/export; replaced on every run)",
         )
+        parser.add_argument(
+            "--target",
+            default=None,
+            help="database (alias or postgres:// URL) to load the export into with remap "
+            "(default: DATABASE_URL_TARGET, else <default database>_gyro_target, created)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         directory = options["output"] or _default_directory()
         self.create_data(options["scale"], options["verbosity"])
         result = self.export(directory, options["verbosity"])
         self.report(result, options["verbosity"])
+        self.load(directory, options["target"], options["verbosity"])
 
     def create_data(self, scale: int, verbosity: int) -> None:
         """Recreate the demo tenants (``gyro_example_data --reset``)."""
@@ -70,3 +95,35 @@ class Command(BaseCommand):
         self.stdout.write(result.table())
         self.stdout.write(result.closure_report())
         self.stdout.write(self.style.SUCCESS(f"manifest: {result.manifest}"))
+
+    def load(self, directory: Path, target: str | None, verbosity: int) -> None:
+        """Load the export into a second, migrated database that already has data; verify."""
+        try:
+            target = target or _default_target()
+            migrate_target(target)
+            with target_alias(target) as alias:
+                if not Tenant.objects.using(alias).exists():  # a QA copy with its own data
+                    call_command("gyro_example_data", database=alias, tenants=1, verbosity=0)
+            # Tenants are matched by subdomain, everything else gets new keys: re-running the
+            # demo adds another copy of the slice under the same tenant, never a duplicate key.
+            loaded = DataSlicer.run(
+                source=DataSlicer.File(directory),
+                target=DataSlicer.Postgres(target),
+                on_conflict={"gyro_example.Tenant": "merge", "*": "remap"},
+                progress=verbosity > 0 and self.stderr.isatty(),
+                progress_file=self.stderr._out,
+            )
+            verification = verify_export(directory, target)
+        except GyroError as exc:
+            raise CommandError(str(exc)) from exc
+        if verbosity >= 1:
+            self.stdout.write(f"loaded the slice into {loaded.target} (remap):")
+            for report in loaded.models:
+                self.stdout.write(f"  {report.line()}")
+            self.stdout.write("gyro_verify:")
+            for line in verification.lines()[:-1]:
+                self.stdout.write(f"  {line}")
+        if not verification.ok:
+            raise CommandError(verification.lines()[-1])
+        if verbosity >= 1:
+            self.stdout.write(self.style.SUCCESS(verification.lines()[-1]))

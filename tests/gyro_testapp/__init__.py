@@ -1,0 +1,1 @@
+"""Test-only models for Gyro: UUID keys, a self-reference, a foreign-key cycle."""

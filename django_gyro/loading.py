@@ -366,7 +366,22 @@ def _verify_files(manifest: Manifest, progress: bool, progress_file: IO[str] | N
     with tqdm(
         total=total, unit="B", unit_scale=True, desc="checking sha256", file=progress_file
     ) as bar:
-        check_files(manifest, on_bytes=lambda _entry, n: bar.update(n))
+
+        def advance(_entry: Any, n: int) -> None:
+            bar.update(n)
+
+        check_files(manifest, on_bytes=advance)
+
+
+def _progress_callback(bar: Any) -> Callable[[bytes], None] | None:
+    """A ``copy_from`` chunk callback that advances ``bar`` by the bytes copied (None: no bar)."""
+    if bar is None:
+        return None
+
+    def advance(chunk: bytes) -> None:
+        bar.update(len(chunk))
+
+    return advance
 
 
 def _model_key(model: type[models.Model]) -> set[Any]:
@@ -694,8 +709,7 @@ class _Loader:
             )
         try:
             with path.open("rb") as handle, transaction.atomic(using=self.alias):
-                on_chunk = (lambda chunk: bar.update(len(chunk))) if bar is not None else None
-                count = db.copy_from(self.wrapper, statement, handle, on_chunk)
+                count = db.copy_from(self.wrapper, statement, handle, _progress_callback(bar))
         except DatabaseError as exc:
             raise self._copy_error(plan, exc) from exc
         except Exception as exc:

@@ -176,7 +176,7 @@ def parse_url(url: str, **overrides: Any) -> dict[str, Any]:
 
 def _masked(url: str) -> str:
     parts = urlsplit(url)
-    if parts.password is None:
+    if not parts.password:
         return url
     return url.replace(f":{parts.password}@", ":***@", 1)
 

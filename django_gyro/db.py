@@ -100,7 +100,7 @@ def describe(url_or_alias: str) -> str:
 def mask_url(url: str) -> str:
     """``url`` with its password replaced by ``***``."""
     parts = urlsplit(url)
-    if parts.password is None:
+    if not parts.password:
         return url
     netloc = f"{parts.username or ''}:***@{parts.hostname or ''}"
     if parts.port:

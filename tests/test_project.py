@@ -121,3 +121,22 @@ def test_missing_database_says_to_create_it() -> None:
     assert result.returncode == 1
     assert "no_such_database_here" in result.stderr
     assert "create that database" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgres://bob:s3cret@db.example:5432/app",
+        "postgres://bob@db.example/app",
+        "postgres://bob:@/app?host=/run/pg",
+    ],
+)
+def test_apps_mask_urls_like_the_project(url: str) -> None:
+    # django_gyro and civ_orm_compat are installable on their own, so each has its own masking
+    # helper rather than importing the host project's; they must agree with it.
+    from civ_orm_compat.connection import _masked
+    from django_gyro.db import mask_url as gyro_mask_url
+
+    assert gyro_mask_url(url) == mask_url(url)
+    assert _masked(url) == mask_url(url)
+    assert "s3cret" not in mask_url(url)

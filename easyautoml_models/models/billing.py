@@ -410,19 +410,19 @@ class LedgerEntry(models.Model):
         )
 
 
-def _ledger_meta(table: str) -> dict[str, Any]:
+def _ledger_indexes(table: str) -> list[models.Index]:
+    """The indexes every ledger table has, named after ``table``."""
     short = table.replace("billing_", "ledger_")  # index names are limited to 30 characters
-    return {
-        "db_table": table,
-        "indexes": [
-            models.Index(fields=["user"], name=f"{short}_user_idx"),
-            models.Index(fields=["date_time"], name=f"{short}_dt_idx"),
-            models.Index(fields=["user", "date_time"], name=f"{short}_udt_idx"),
-        ],
-        "constraints": [
-            models.CheckConstraint(condition=models.Q(amount__gt=0), name=f"{table}_amount_gt_0")
-        ],
-    }
+    return [
+        models.Index(fields=["user"], name=f"{short}_user_idx"),
+        models.Index(fields=["date_time"], name=f"{short}_dt_idx"),
+        models.Index(fields=["user", "date_time"], name=f"{short}_udt_idx"),
+    ]
+
+
+def _ledger_constraints(table: str) -> list[models.BaseConstraint]:
+    """The constraints every ledger table has, named after ``table``."""
+    return [models.CheckConstraint(condition=models.Q(amount__gt=0), name=f"{table}_amount_gt_0")]
 
 
 class Credit(LedgerEntry):
@@ -434,8 +434,8 @@ class Credit(LedgerEntry):
 
     class Meta:
         db_table = "billing_credit"
-        indexes = _ledger_meta("billing_credit")["indexes"]
-        constraints = _ledger_meta("billing_credit")["constraints"]
+        indexes = _ledger_indexes("billing_credit")
+        constraints = _ledger_constraints("billing_credit")
 
 
 class Debit(LedgerEntry):
@@ -447,8 +447,8 @@ class Debit(LedgerEntry):
 
     class Meta:
         db_table = "billing_debit"
-        indexes = _ledger_meta("billing_debit")["indexes"]
-        constraints = _ledger_meta("billing_debit")["constraints"]
+        indexes = _ledger_indexes("billing_debit")
+        constraints = _ledger_constraints("billing_debit")
 
 
 class CreditIXIOO(LedgerEntry):
@@ -462,8 +462,8 @@ class CreditIXIOO(LedgerEntry):
         db_table = "billing_creditixioo"
         verbose_name = "credit IXIOO"
         verbose_name_plural = "credits IXIOO"
-        indexes = _ledger_meta("billing_creditixioo")["indexes"]
-        constraints = _ledger_meta("billing_creditixioo")["constraints"]
+        indexes = _ledger_indexes("billing_creditixioo")
+        constraints = _ledger_constraints("billing_creditixioo")
 
 
 class DebitIXIOO(LedgerEntry):
@@ -477,8 +477,8 @@ class DebitIXIOO(LedgerEntry):
         db_table = "billing_debitixioo"
         verbose_name = "debit IXIOO"
         verbose_name_plural = "debits IXIOO"
-        indexes = _ledger_meta("billing_debitixioo")["indexes"]
-        constraints = _ledger_meta("billing_debitixioo")["constraints"]
+        indexes = _ledger_indexes("billing_debitixioo")
+        constraints = _ledger_constraints("billing_debitixioo")
 
 
 #: The Operation type flags, in the order ``Operation.get_type`` checks them.

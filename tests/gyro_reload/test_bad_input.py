@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,18 @@ def _write_manifest(directory: Path, data: dict[str, Any]) -> None:
 
 def _job(data: dict[str, Any], file: str) -> dict[str, Any]:
     return next(job for job in data["jobs"] if job["file"] == file)
+
+
+def _set_cell(line_number: int, column: str, value: str) -> Callable[[list[str]], list[str]]:
+    """A ``rewrite_file`` edit that sets ``column`` on line ``line_number`` (0 is the header)."""
+
+    def edit(lines: list[str]) -> list[str]:
+        index = lines[0].rstrip("\n").split(",").index(column)
+        row = lines[line_number].rstrip("\n").split(",")
+        row[index] = value
+        return [*lines[:line_number], ",".join(row) + "\n", *lines[line_number + 1 :]]
+
+    return edit
 
 
 def _fails(directory: Path, target: str, error: type[LoadError], *needles: str) -> str:
@@ -148,14 +161,7 @@ def test_column_missing_from_the_header_line(broken: Path, target: str) -> None:
 
 
 def test_wrong_type_names_file_line_and_column(broken: Path, target: str) -> None:
-    def bad_quantity(lines: list[str]) -> list[str]:
-        header = lines[0].rstrip("\n").split(",")
-        index = header.index("quantity")
-        row = lines[3].rstrip("\n").split(",")
-        row[index] = "three"
-        return [*lines[:3], ",".join(row) + "\n", *lines[4:]]
-
-    rewrite_file(broken, ITEMS, bad_quantity)
+    rewrite_file(broken, ITEMS, _set_cell(3, "quantity", "three"))
     message = _fails(broken, target, BadDataError, ITEMS, "line 4", "column quantity", '"three"')
     assert "gyro_example.OrderItem" in message
 
@@ -193,14 +199,7 @@ def test_row_count_differs_from_the_manifest(broken: Path, target: str) -> None:
 
 def test_orphan_child_row(broken: Path, target: str) -> None:
     # An item whose order is not in the export and not in the target.
-    def orphan(lines: list[str]) -> list[str]:
-        header = lines[0].rstrip("\n").split(",")
-        index = header.index("order_id")
-        row = lines[1].rstrip("\n").split(",")
-        row[index] = "987654321"
-        return [lines[0], ",".join(row) + "\n", *lines[2:]]
-
-    rewrite_file(broken, ITEMS, orphan)
+    rewrite_file(broken, ITEMS, _set_cell(1, "order_id", "987654321"))
     _fails(
         broken,
         target,
@@ -252,14 +251,7 @@ def test_remap_with_a_parent_missing_from_the_export(broken: Path, target: str) 
     # Order rows are remapped (target not empty); an item points at an order outside the export.
     populate(target, "other", broken)
 
-    def orphan(lines: list[str]) -> list[str]:
-        header = lines[0].rstrip("\n").split(",")
-        index = header.index("order_id")
-        row = lines[1].rstrip("\n").split(",")
-        row[index] = "987654321"
-        return [lines[0], ",".join(row) + "\n", *lines[2:]]
-
-    rewrite_file(broken, ITEMS, orphan)
+    rewrite_file(broken, ITEMS, _set_cell(1, "order_id", "987654321"))
     before = snapshot(target)
     with pytest.raises(
         IntegrityViolation,

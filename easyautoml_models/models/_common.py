@@ -11,7 +11,7 @@ from django.db.models.lookups import Exact, LessThanOrEqual
 
 from easyautoml_models.conf import decimal_places, max_digits
 
-__all__ = ["D", "J", "ZERO", "at_most_one_true", "exactly_one_true"]
+__all__ = ["D", "J", "ZERO", "M", "at_most_one_true", "exactly_one_true"]
 
 ZERO = Decimal("0")
 
@@ -19,6 +19,14 @@ ZERO = Decimal("0")
 def D(**kwargs: Any) -> models.DecimalField[Any, Any]:  # noqa: N802 - the inventory's short name
     """A ``DecimalField`` with the project's money precision (20 digits, 8 places by default)."""
     return models.DecimalField(max_digits=max_digits(), decimal_places=decimal_places(), **kwargs)
+
+
+def M(**kwargs: Any) -> models.DecimalField[Any, Any]:  # noqa: N802 - like D
+    """A :class:`~easyautoml_models.fields.MoneyField` (exact on SQLite too) for balances and
+    ledger amounts, with the project's money precision."""
+    from easyautoml_models.fields import MoneyField
+
+    return MoneyField(max_digits=max_digits(), decimal_places=decimal_places(), **kwargs)
 
 
 def _count_true(flags: tuple[str, ...]) -> Any:

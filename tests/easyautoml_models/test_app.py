@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import sys
@@ -13,13 +12,12 @@ import pytest
 from django.core import checks
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection, transaction
+from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.test import override_settings
 
 from easyautoml_models.checks import check_settings
-from easyautoml_models.log import DatabaseLogHandler
-from easyautoml_models.models import EasyAutoMLLogger, User
+from easyautoml_models.models import User
 from settings.database import BASE_DIR
 
 
@@ -70,55 +68,6 @@ def test_settings_checks_skip_other_apps() -> None:
     with override_settings(EASYAUTOML_WORK_LEASE_TIMEOUT=0):
         assert check_settings(app_configs=[apps.get_app_config("auth")]) == []
         assert check_settings(app_configs=[apps.get_app_config("easyautoml_models")]) != []
-
-
-@pytest.mark.django_db
-def test_log_records_land_in_the_table() -> None:
-    logger = logging.getLogger("easyautoml.tests.handler")
-    handler = DatabaseLogHandler(level=logging.INFO)
-    logger.addHandler(handler)
-    try:
-        logger.warning("disk at %d%%", 93)
-        try:
-            raise ValueError("bad column")
-        except ValueError:
-            logger.exception("training failed")
-        logger.debug("below the handler's level")
-    finally:
-        logger.removeHandler(handler)
-    rows = list(EasyAutoMLLogger.objects.order_by("pk"))
-    assert [(r.level, r.message) for r in rows] == [
-        ("WARNING", "disk at 93%"),
-        ("ERROR", "training failed"),
-    ]
-    assert rows[0].logger == "easyautoml.tests.handler"
-    assert rows[0].main_function == "test_log_records_land_in_the_table"
-    assert rows[0].main_module == "test_app"
-    assert rows[0].host_name
-    assert "ValueError: bad column" in rows[1].traceback
-
-
-@pytest.mark.django_db
-def test_a_failing_database_never_breaks_the_caller(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    logger = logging.getLogger("easyautoml.tests.broken")
-    handler = DatabaseLogHandler(using="default")
-    logger.addHandler(handler)
-    table = EasyAutoMLLogger._meta.db_table
-    monkeypatch.setattr(EasyAutoMLLogger._meta, "db_table", "no_such_table")
-    try:
-        with transaction.atomic():
-            user = User.objects.create_user(email="caller@example.com")
-            logger.error("this cannot be stored")  # the INSERT fails inside a savepoint
-            user.first_name = "Still"
-            user.save()  # the caller's transaction is still usable
-    finally:
-        logger.removeHandler(handler)
-        monkeypatch.setattr(EasyAutoMLLogger._meta, "db_table", table)
-    assert User.objects.get(email="caller@example.com").first_name == "Still"
-    assert "no_such_table" in capsys.readouterr().err
-    assert EasyAutoMLLogger.objects.count() == 0
 
 
 @pytest.mark.django_db

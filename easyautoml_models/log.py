@@ -130,7 +130,7 @@ class DatabaseLogHandler(QueueHandler):
             text = record.exc_text
         elif record.stack_info:
             text = record.stack_info
-        prepared.eaml_traceback = text  # type: ignore[attr-defined]
+        prepared.eaml_traceback = text
         prepared.exc_info, prepared.exc_text, prepared.stack_info = None, None, None
         return prepared
 
@@ -201,10 +201,10 @@ class DatabaseLogHandler(QueueHandler):
                     if time.monotonic() > deadline:
                         break
                     time.sleep(0.01)
-            thread = listener._thread  # type: ignore[attr-defined]
+            thread = listener._thread
             if thread is not None:
                 thread.join(max(0.0, deadline - time.monotonic()))
-                listener._thread = None  # type: ignore[attr-defined]
+                listener._thread = None
             self._writer.disconnect()
         super().close()
 

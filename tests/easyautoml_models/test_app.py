@@ -19,6 +19,7 @@ from django.test import override_settings
 from easyautoml_models.checks import check_settings
 from easyautoml_models.models import User
 from settings.database import BASE_DIR
+from tests.easyautoml_models.helpers import raw_update
 
 
 def test_importing_the_package_needs_no_django_setup() -> None:
@@ -78,7 +79,7 @@ def test_verify_balances_command(rich_user: User) -> None:
     quiet = StringIO()
     call_command("verify_balances", verbosity=0, stdout=quiet, stderr=quiet)
     assert quiet.getvalue() == ""
-    User.objects.filter(pk=rich_user.pk).update(user_ixioo_balance=Decimal("49.5"))
+    raw_update(rich_user, "user_ixioo_balance", Decimal("49.50000000"))
     err = StringIO()
     with pytest.raises(CommandError, match="1 balance"):
         call_command("verify_balances", stdout=StringIO(), stderr=err)

@@ -242,3 +242,13 @@ def test_requeue_stale_refuses_nan(db: None) -> None:
     for bad in (math.nan, math.inf, -1):
         with pytest.raises(ValueError, match="positive number of seconds"):
             Work.objects.requeue_stale(timeout=bad)
+
+
+def test_balances_with_twenty_digits_stay_exact(user: User) -> None:
+    """20 significant digits: more than a float (or SQLite's REAL) holds."""
+    Credit.objects.increase(user, Decimal("999999999999.99999998"))
+    Credit.objects.increase(user, Decimal("0.00000001"))
+    Debit.objects.decrease(user, Decimal("0.00000003"))
+    assert _balances(user)[0] == Decimal("999999999999.99999996")
+    assert verify_balances() == []
+    assert Credit.objects.for_user(user).total() == Decimal("999999999999.99999999")

@@ -9,7 +9,7 @@ its test databases are emptied with DELETE, which such a trigger would refuse.
 from decimal import Decimal
 
 import django.core.validators
-from django.db import migrations
+from django.db import migrations, models
 
 import easyautoml_models.fields
 
@@ -182,6 +182,82 @@ class Migration(migrations.Migration):
                 help_text="EAML token balance; changed only through CreditIXIOO and DebitIXIOO",
                 max_digits=20,
                 validators=[django.core.validators.MinValueValidator(Decimal("0"))],
+            ),
+        ),
+        migrations.AddField(
+            model_name="credit",
+            name="idempotency_key",
+            field=models.CharField(
+                blank=True,
+                editable=False,
+                help_text="At most one entry per key: a retried credit or debit moves money once",
+                max_length=255,
+                null=True,
+            ),
+        ),
+        migrations.AddField(
+            model_name="creditixioo",
+            name="idempotency_key",
+            field=models.CharField(
+                blank=True,
+                editable=False,
+                help_text="At most one entry per key: a retried credit or debit moves money once",
+                max_length=255,
+                null=True,
+            ),
+        ),
+        migrations.AddField(
+            model_name="debit",
+            name="idempotency_key",
+            field=models.CharField(
+                blank=True,
+                editable=False,
+                help_text="At most one entry per key: a retried credit or debit moves money once",
+                max_length=255,
+                null=True,
+            ),
+        ),
+        migrations.AddField(
+            model_name="debitixioo",
+            name="idempotency_key",
+            field=models.CharField(
+                blank=True,
+                editable=False,
+                help_text="At most one entry per key: a retried credit or debit moves money once",
+                max_length=255,
+                null=True,
+            ),
+        ),
+        migrations.AddConstraint(
+            model_name="credit",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("idempotency_key__isnull", False)),
+                fields=("idempotency_key",),
+                name="billing_credit_key_unique",
+            ),
+        ),
+        migrations.AddConstraint(
+            model_name="creditixioo",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("idempotency_key__isnull", False)),
+                fields=("idempotency_key",),
+                name="billing_creditixioo_key_unique",
+            ),
+        ),
+        migrations.AddConstraint(
+            model_name="debit",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("idempotency_key__isnull", False)),
+                fields=("idempotency_key",),
+                name="billing_debit_key_unique",
+            ),
+        ),
+        migrations.AddConstraint(
+            model_name="debitixioo",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("idempotency_key__isnull", False)),
+                fields=("idempotency_key",),
+                name="billing_debitixioo_key_unique",
             ),
         ),
         migrations.RunPython(install_triggers, remove_triggers, elidable=False),

@@ -96,7 +96,7 @@ def to_amount(value: Any) -> Decimal:
 def _past_the_column(field_name: str, user_id: Any, amount: Decimal) -> InvalidAmount:
     return InvalidAmount(
         f"crediting {amount} would take {field_name} of user {user_id} past the largest value "
-        f"the column holds ({largest_amount()}); nothing was changed"
+        f"the column holds ({largest_amount()})"
     )
 
 
@@ -283,48 +283,94 @@ class LedgerQuerySet(models.QuerySet):
 class LedgerManager(models.Manager.from_queryset(LedgerQuerySet)):  # type: ignore[misc]
     """Manager of a ledger: ``create()`` is the balance change."""
 
-    def _entry(self, user: Any, amount: Any, **extra: Any) -> Any:
+    def _entry(
+        self, user: Any, amount: Any, idempotency_key: str | None = None, **extra: Any
+    ) -> Any:
+        """Insert one entry; with ``idempotency_key``, at most one entry per key.
+
+        The key is a unique column of the entry, so the INSERT itself (in the same statement or
+        transaction as the balance change) decides which of several concurrent calls moves the
+        money; the others get the stored entry back, flagged ``replayed = True``.
+
+        Raises:
+            IdempotencyKeyReused: the key is stored for another user or amount.
+        """
         using = self._db or router.db_for_write(self.model)
-        entry = self.model(user=user, amount=amount, **extra)
-        entry.save(using=using)
+        if idempotency_key is not None:
+            if not isinstance(idempotency_key, str) or not idempotency_key.strip():
+                raise ValueError("an idempotency key must be a non-empty string")
+            amount = to_amount(amount)
+            existing = self._replayed(using, idempotency_key, user, amount)
+            if existing is not None:
+                return existing
+        entry = self.model(user=user, amount=amount, idempotency_key=idempotency_key, **extra)
+        try:
+            entry.save(using=using)
+        except IntegrityError:
+            if idempotency_key is None:
+                raise
+            existing = self._replayed(using, idempotency_key, user, amount)
+            if existing is None:
+                raise
+            return existing
+        entry.replayed = False
         return entry
+
+    def _replayed(self, using: str, key: str, user: Any, amount: Decimal) -> Any:
+        existing = self.db_manager(using).filter(idempotency_key=key).first()
+        if existing is None:
+            return None
+        user_id = getattr(user, "pk", user)
+        if existing.user_id != user_id or existing.amount != amount:
+            raise IdempotencyKeyReused(
+                f"idempotency key {key!r} was used for {self.model.__name__} {existing.amount} "
+                f"of user {existing.user_id}, not {amount} of user {user_id}; use a new key for "
+                "a new charge"
+            )
+        existing.replayed = True
+        return existing
 
 
 class CreditManager(LedgerManager):
     """``Credit.objects``: :meth:`increase` adds USD to a user's balance."""
 
-    def increase(self, user: User, amount: Any) -> Credit:
+    def increase(self, user: User, amount: Any, *, idempotency_key: str | None = None) -> Credit:
         """Credit ``amount`` USD to ``user`` (ledger row + balance, one transaction).
 
+        With ``idempotency_key``, a repeated call credits nothing and returns the first entry
+        (``entry.replayed`` is True).
+
         Raises:
-            ValueError: ``amount`` is not a positive amount, or the user does not exist.
+            ValueError: ``amount`` is not a positive amount (:class:`InvalidAmount`), the user
+                does not exist, or the key was used for another user or amount
+                (:class:`IdempotencyKeyReused`).
         """
-        return self._entry(user, amount)
+        return self._entry(user, amount, idempotency_key)
 
 
 class DebitManager(LedgerManager):
     """``Debit.objects``: :meth:`decrease` takes USD from a user's balance."""
 
-    def decrease(self, user: User, amount: Any) -> Debit:
+    def decrease(self, user: User, amount: Any, *, idempotency_key: str | None = None) -> Debit:
         """Debit ``amount`` USD from ``user``; the balance never goes below zero.
+
+        With ``idempotency_key``, a repeated call debits nothing and returns the first entry.
 
         Raises:
             InsufficientFunds: the balance is lower than ``amount`` (nothing changed).
-            ValueError: ``amount`` is not a positive amount, or the user does not exist.
+            ValueError: as :meth:`CreditManager.increase`.
         """
-        return self._entry(user, amount)
+        return self._entry(user, amount, idempotency_key)
 
 
 class CreditIXIOOManager(LedgerManager):
     """``CreditIXIOO.objects``: token credits and bill payments."""
 
-    def increase(self, user: User, amount: Any) -> CreditIXIOO:
-        """Credit ``amount`` EAML tokens to ``user``.
-
-        Raises:
-            ValueError: ``amount`` is not a positive amount, or the user does not exist.
-        """
-        return self._entry(user, amount)
+    def increase(
+        self, user: User, amount: Any, *, idempotency_key: str | None = None
+    ) -> CreditIXIOO:
+        """Credit ``amount`` EAML tokens to ``user`` (see :meth:`CreditManager.increase`)."""
+        return self._entry(user, amount, idempotency_key)
 
     def pay_bill(
         self, user: User, amount: Any, *, idempotency_key: str | None = None
@@ -363,14 +409,16 @@ class CreditIXIOOManager(LedgerManager):
 class DebitIXIOOManager(LedgerManager):
     """``DebitIXIOO.objects``: :meth:`decrease` takes EAML tokens from a user."""
 
-    def decrease(self, user: User, amount: Any) -> DebitIXIOO:
-        """Debit ``amount`` EAML tokens from ``user``; the balance never goes below zero.
+    def decrease(
+        self, user: User, amount: Any, *, idempotency_key: str | None = None
+    ) -> DebitIXIOO:
+        """Debit ``amount`` EAML tokens from ``user`` (see :meth:`DebitManager.decrease`).
 
         Raises:
             InsufficientFunds: the token balance is lower than ``amount`` (nothing changed).
-            ValueError: ``amount`` is not a positive amount, or the user does not exist.
+            ValueError: as :meth:`CreditManager.increase`.
         """
-        return self._entry(user, amount)
+        return self._entry(user, amount, idempotency_key)
 
 
 class LedgerEntry(models.Model):
@@ -390,6 +438,13 @@ class LedgerEntry(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
     date_time = models.DateTimeField(auto_now_add=True)
     amount = M(validators=[MinValueValidator(_SMALLEST)])
+    idempotency_key = models.CharField(
+        max_length=255,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="At most one entry per key: a retried credit or debit moves money once",
+    )
 
     _stamp_billing_time = False
 
@@ -499,7 +554,15 @@ def _ledger_indexes(table: str) -> list[models.Index]:
 
 def _ledger_constraints(table: str) -> list[models.BaseConstraint]:
     """The constraints every ledger table has, named after ``table``."""
-    return [models.CheckConstraint(condition=models.Q(amount__gt=0), name=f"{table}_amount_gt_0")]
+    return [
+        models.CheckConstraint(condition=models.Q(amount__gt=0), name=f"{table}_amount_gt_0"),
+        # Partial: entries without a key (nearly all) cost nothing in this index.
+        models.UniqueConstraint(
+            fields=["idempotency_key"],
+            condition=models.Q(idempotency_key__isnull=False),
+            name=f"{table}_key_unique",
+        ),
+    ]
 
 
 class Credit(LedgerEntry):

@@ -287,8 +287,7 @@ def test_a_balance_that_grew_after_the_confirmation_page_is_a_message_not_a_500(
     confirmed = {**payload, "_confirm": "yes", "_token": token(confirmation)}
     response = admin_client.post(page(user, "credit"), confirmed)
     assert response.status_code == 200
-    html = response.content.decode()
-    assert "999999999999.99999999" in html and "Nothing was changed" in html
+    assert "999999999999.99999999" in response.content.decode()
     assert state(user) == (Decimal("999999999999"), Decimal("0"), 2, 0, 0, 0)
 
 

@@ -252,3 +252,16 @@ def test_balances_with_twenty_digits_stay_exact(user: User) -> None:
     assert _balances(user)[0] == Decimal("999999999999.99999996")
     assert verify_balances() == []
     assert Credit.objects.for_user(user).total() == Decimal("999999999999.99999999")
+
+
+def test_a_keyed_credit_or_debit_moves_money_once(rich_user: User) -> None:
+    first = Debit.objects.decrease(rich_user, Decimal("10"), idempotency_key="refund-1")
+    again = Debit.objects.decrease(rich_user, Decimal("10"), idempotency_key="refund-1")
+    assert again.pk == first.pk and again.replayed and not first.replayed
+    other = UserFactory.create(balance=Decimal("10"))
+    with pytest.raises(IdempotencyKeyReused, match="refund-1"):
+        Debit.objects.decrease(other, Decimal("10"), idempotency_key="refund-1")
+    with pytest.raises(IdempotencyKeyReused):
+        Debit.objects.decrease(rich_user, Decimal("11"), idempotency_key="refund-1")
+    assert _balances(rich_user)[0] == Decimal("90") and _balances(other)[0] == Decimal("10")
+    assert verify_balances() == []

@@ -112,6 +112,11 @@ EXTRA_FIELDS = {
     ("User", "groups"): "from PermissionsMixin",
     ("User", "user_permissions"): "from PermissionsMixin",
     ("Operation", "idempotency_key"): "a retried charge is a no-op",
+    **{
+        (ledger, "idempotency_key"): "a retried credit or debit (the admin's confirmation) moves "
+        "money once"
+        for ledger in ("Credit", "Debit", "CreditIXIOO", "DebitIXIOO")
+    },
     ("Work", "is_work_status_cancelled"): "the status of a cancelled item",
     ("Work", "work_attempt_count"): "lease expiry requeues with attempts + 1",
     ("Work", "work_heartbeat_date_time"): "the lease of the server holding the item",

@@ -32,6 +32,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import os
 import queue
 import socket
 import sys
@@ -89,6 +90,7 @@ class DatabaseLogHandler(QueueHandler):
     ) -> None:
         super().__init__(queue.Queue(maxsize=queue_size))
         self.setLevel(level)
+        self.queue_size = queue_size
         self.using = using
         self.database = database
         self.connect_timeout = connect_timeout
@@ -100,6 +102,7 @@ class DatabaseLogHandler(QueueHandler):
         self._drops_lock = threading.Lock()
         self._writer = _Writer(self)
         self._listener: QueueListener | None = None
+        self._pid = os.getpid()
         self._start_lock = threading.Lock()
 
     # The caller's side: never blocks, never raises ----------------------------------------
@@ -141,6 +144,12 @@ class DatabaseLogHandler(QueueHandler):
             self._drop("the log queue is full")
 
     def _start(self) -> None:
+        if self._pid != os.getpid():  # a forked child (a pre-forking server): its own writer
+            self._pid = os.getpid()
+            self._start_lock = threading.Lock()
+            self.queue = queue.Queue(maxsize=self.queue_size)
+            self._writer = _Writer(self)  # the parent's connection is not ours to use
+            self._listener = None
         if self._listener is not None:
             return
         with self._start_lock:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import os
 import socket
 import threading
 import time
@@ -22,7 +23,7 @@ from django.db import connections, transaction
 from easyautoml_models.log import DatabaseLogHandler
 from easyautoml_models.models import EasyAutoMLLogger, User
 
-pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
@@ -113,6 +114,7 @@ def test_records_logged_in_a_rolled_back_transaction_are_stored(
     assert not User.objects.filter(email="gone@example.com").exists()
 
 
+@pytest.mark.postgresql  # the silent server stands in for a PostgreSQL server
 def test_a_log_server_that_never_answers_never_blocks_the_caller(
     silent_server: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -142,6 +144,7 @@ def test_a_log_server_that_never_answers_never_blocks_the_caller(
     assert f"127.0.0.1:{silent_server['PORT']}" in warnings[0]
 
 
+@pytest.mark.postgresql
 def test_a_full_queue_drops_records_with_one_counted_warning(
     silent_server: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -194,3 +197,19 @@ def test_a_failing_insert_never_breaks_the_caller(
     assert "no_such_table" in capsys.readouterr().err
     assert handler.dropped == 1
     assert EasyAutoMLLogger.objects.count() == 0
+
+
+@pytest.mark.postgresql  # a forked child cannot share an in-memory SQLite database
+def test_a_forked_child_gets_its_own_writer(handler: DatabaseLogHandler) -> None:
+    logger = logging.getLogger("easyautoml.tests.log")
+    logger.warning("from the parent")
+    handler.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: log, flush, leave without running pytest's teardown
+        try:
+            logger.warning("from the child")
+            handler.flush()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert sorted(message for _, message in rows()) == ["from the child", "from the parent"]

@@ -447,6 +447,8 @@ class LedgerEntry(models.Model):
     )
 
     _stamp_billing_time = False
+    #: True on an entry a manager returned for a repeated ``idempotency_key`` (nothing moved).
+    replayed = False
 
     class Meta:
         abstract = True

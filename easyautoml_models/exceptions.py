@@ -5,7 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["InsufficientFunds", "LedgerEntryImmutable", "WorkStateError"]
+__all__ = [
+    "IdempotencyKeyReused",
+    "InsufficientFunds",
+    "InvalidAmount",
+    "LedgerEntryImmutable",
+    "LedgerFieldProtected",
+    "WorkStateError",
+]
 
 
 class InsufficientFunds(Exception):
@@ -32,6 +39,30 @@ class LedgerEntryImmutable(Exception):
     """A ledger entry (or an Operation) was asked to change or disappear.
 
     Ledger rows are append-only: correct a mistake with a new, opposite entry.
+    """
+
+
+class LedgerFieldProtected(LedgerEntryImmutable, ValueError):
+    """A write would set a balance column that only the ledger managers change.
+
+    A ``ValueError`` too, so code written against earlier versions (which raised
+    ``ValueError``) keeps working.
+    """
+
+
+class InvalidAmount(ValueError):
+    """An amount (or the balance it would produce) is outside what the ledger columns hold.
+
+    The message names the limit: positive, finite, at most ``decimal_places`` places, at most
+    ``max_digits`` digits, at most the column's largest value.
+    """
+
+
+class IdempotencyKeyReused(ValueError):
+    """An idempotency key was used again for a different charge.
+
+    A key belongs to one operation type, one user and one amount: a retry with the same
+    parameters returns the first result, anything else raises this (as payment APIs do).
     """
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Count, QuerySet
@@ -273,50 +274,91 @@ class UserAdmin(DjangoUserAdmin):
         allowed = self.allowed_currencies(request, direction)
         if not allowed or not self.has_view_or_change_permission(request, user):
             raise PermissionDenied
-        form = BalanceChangeForm(request.POST or None, allowed=allowed)
+        form = BalanceChangeForm(
+            request.POST or None, allowed=allowed, user=user, direction=direction
+        )
         confirming = False
         if request.method == "POST" and "_edit" not in request.POST and form.is_valid():
             if "_confirm" not in request.POST:
                 confirming = True
-            elif self._use_confirmation(request, user, direction):
-                done = self._move_money(request, user, direction, form)
-                if done is not None:
-                    return done
             else:
-                form.add_error(
-                    None,
-                    "This confirmation was already used or has expired, so nothing was done. "
-                    "Check the balance above, then continue again if the change is still needed.",
-                )
+                nonce = self._redeemable_confirmation(request, user, direction, form)
+                if nonce is not None:
+                    done = self._move_money(request, user, direction, form, nonce)
+                    if done is not None:
+                        return done
         return self._render_balance_page(request, user, direction, form, confirming)
 
-    @staticmethod
-    def _confirmation_key(user: User, direction: str) -> str:
-        return f"easyautoml_models:balance:{direction}:{user.pk}"
+    def _confirmed_values(
+        self, request: HttpRequest, user: User, direction: str, form: BalanceChangeForm
+    ) -> dict[str, str]:
+        """What a confirmation binds: operator, user, direction, currency, amount, reason."""
+        data = form.cleaned_data
+        return {
+            "operator": str(request.user.pk),
+            "user": str(user.pk),
+            "direction": direction,
+            "currency": str(data["currency"]),
+            "amount": str(data["amount"]),
+            "reason": str(data["reason"]),
+        }
 
-    def _issue_confirmation(self, request: HttpRequest, user: User, direction: str) -> str:
-        """A one-time token for the confirmation page, kept in the session."""
-        token = secrets.token_urlsafe(16)
-        request.session[self._confirmation_key(user, direction)] = token
-        return token
+    def _issue_confirmation(
+        self, request: HttpRequest, user: User, direction: str, form: BalanceChangeForm
+    ) -> str:
+        """A signed token of exactly what the confirmation page shows, and a one-time nonce.
 
-    def _use_confirmation(self, request: HttpRequest, user: User, direction: str) -> bool:
-        """Consume the confirmation token: a reloaded or double-clicked POST moves money once."""
-        expected = request.session.pop(self._confirmation_key(user, direction), None)
-        posted = request.POST.get("_token", "")
-        return expected is not None and secrets.compare_digest(str(expected), posted)
+        The nonce becomes the ledger entry's idempotency key when the confirmation is redeemed,
+        so the unique key of the INSERT that moves the money decides, in the same statement,
+        whether this confirmation was already used: any number of concurrent or repeated POSTs
+        moves the money at most once.
+        """
+        values = self._confirmed_values(request, user, direction, form)
+        values["nonce"] = secrets.token_urlsafe(16)
+        return signing.dumps(values, salt=CONFIRMATION_SALT)
+
+    def _redeemable_confirmation(
+        self, request: HttpRequest, user: User, direction: str, form: BalanceChangeForm
+    ) -> str | None:
+        """The nonce of the posted confirmation if it confirms this very change, else None.
+
+        Refusals are added to the form: an unknown or expired token, or posted values that are
+        not the confirmed ones (another amount, currency, reason, user or direction).
+        """
+        try:
+            confirmed = signing.loads(
+                request.POST.get("_token", ""),
+                salt=CONFIRMATION_SALT,
+                max_age=CONFIRMATION_MAX_AGE,
+            )
+        except signing.BadSignature:
+            form.add_error(None, ALREADY_USED)
+            return None
+        posted = self._confirmed_values(request, user, direction, form)
+        changed = [name for name, value in posted.items() if confirmed.get(name) != value]
+        if changed:
+            form.add_error(
+                None,
+                f"This request does not match what was confirmed ({', '.join(changed)} "
+                "differ), so nothing was done. Continue again to confirm the new values.",
+            )
+            return None
+        return str(confirmed["nonce"])
 
     def _move_money(
-        self, request: HttpRequest, user: User, direction: str, form: BalanceChangeForm
+        self,
+        request: HttpRequest,
+        user: User,
+        direction: str,
+        form: BalanceChangeForm,
+        nonce: str,
     ) -> HttpResponse | None:
         currency, amount = form.chosen, form.cleaned_data["amount"]
         ledger = currency.ledger(direction)
         manager: Any = ledger._default_manager
+        move = manager.increase if direction == "credit" else manager.decrease
         try:
-            if direction == "credit":
-                entry = manager.increase(user, amount)
-            else:
-                entry = manager.decrease(user, amount)
+            entry = move(user, amount, idempotency_key=f"admin-balance:{nonce}")
         except InsufficientFunds as exc:
             balance = exc.balance if exc.balance is not None else Decimal(0)
             form.add_error(
@@ -328,7 +370,10 @@ class UserAdmin(DjangoUserAdmin):
             self.message_user(request, "The debit was refused; nothing changed.", messages.ERROR)
             return None
         except ValueError as exc:
-            form.add_error(None, f"{exc}. Nothing was changed.")
+            form.add_error(None, f"{str(exc).capitalize()}. Nothing was changed.")
+            return None
+        if entry.replayed:  # a concurrent or repeated POST of this confirmation moved it
+            form.add_error(None, ALREADY_USED)
             return None
         user.refresh_from_db(fields=[currency.balance_field])
         balance = getattr(user, currency.balance_field)
@@ -388,7 +433,7 @@ class UserAdmin(DjangoUserAdmin):
             amount = form.cleaned_data["amount"]
             after = before + amount if direction == "credit" else before - amount
             context.update(
-                token=self._issue_confirmation(request, user, direction),
+                token=self._issue_confirmation(request, user, direction, form),
                 currency=currency,
                 amount=plain(amount),
                 before=plain(before),
@@ -399,6 +444,15 @@ class UserAdmin(DjangoUserAdmin):
         return TemplateResponse(
             request, f"admin/{opts.app_label}/{opts.model_name}/balance_form.html", context
         )
+
+
+#: How long a confirmation page may be confirmed, in seconds.
+CONFIRMATION_MAX_AGE = 3600
+CONFIRMATION_SALT = "easyautoml_models.admin.balance-confirmation"
+ALREADY_USED = (
+    "This confirmation was already used or has expired, so nothing was done. "
+    "Check the balance above, then continue again if the change is still needed."
+)
 
 
 @admin.register(Team)

@@ -11,7 +11,7 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db import models
 
 from easyautoml_models.models import Credit, CreditIXIOO, Debit, DebitIXIOO, User
-from easyautoml_models.models.billing import to_amount
+from easyautoml_models.models.billing import largest_amount, to_amount
 
 __all__ = [
     "CURRENCIES",
@@ -99,9 +99,19 @@ class BalanceChangeForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
     )
 
-    def __init__(self, *args: Any, allowed: list[str] | None = None, **kwargs: Any) -> None:
-        """``allowed``: the currency keys the operator may use (default all)."""
+    def __init__(
+        self,
+        *args: Any,
+        allowed: list[str] | None = None,
+        user: User | None = None,
+        direction: str = "credit",
+        **kwargs: Any,
+    ) -> None:
+        """``allowed``: the currency keys the operator may use (default all); ``user`` and
+        ``direction``: whose balance moves which way, to refuse a credit the column cannot
+        hold."""
         super().__init__(*args, **kwargs)
+        self.user, self.direction = user, direction
         field = self.fields["currency"]
         assert isinstance(field, forms.ChoiceField)
         keys = list(CURRENCIES) if allowed is None else allowed
@@ -114,6 +124,23 @@ class BalanceChangeForm(forms.Form):
             return to_amount(str(self.cleaned_data["amount"]))
         except ValueError as exc:
             raise forms.ValidationError(str(exc).capitalize(), code="invalid_amount") from None
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        amount, key = data.get("amount"), data.get("currency")
+        if self.user is None or self.direction != "credit" or amount is None or key is None:
+            return data
+        balance = getattr(self.user, CURRENCIES[key].balance_field) or Decimal(0)
+        if balance + amount > largest_amount():
+            self.add_error(
+                "amount",
+                forms.ValidationError(
+                    f"Crediting {amount:f} would take the balance ({balance:f}) past the largest "
+                    f"value the ledger holds ({largest_amount()}).",
+                    code="balance_too_large",
+                ),
+            )
+        return data
 
     @property
     def chosen(self) -> Currency:

@@ -17,13 +17,18 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
-from django.db import IntegrityError, connections, models, router, transaction
+from django.db import DataError, IntegrityError, connections, models, router, transaction
 from django.db.models import signals
 from django.utils import timezone
 
 from easyautoml_models.conf import app_settings, decimal_places, max_digits
-from easyautoml_models.exceptions import InsufficientFunds, LedgerEntryImmutable
-from easyautoml_models.models._common import ZERO, D, exactly_one_true
+from easyautoml_models.exceptions import (
+    IdempotencyKeyReused,
+    InsufficientFunds,
+    InvalidAmount,
+    LedgerEntryImmutable,
+)
+from easyautoml_models.models._common import ZERO, D, M, exactly_one_true
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -43,37 +48,56 @@ __all__ = [
     "MachineOperationsManager",
     "Operation",
     "OperationQuerySet",
+    "largest_amount",
     "to_amount",
 ]
 
 _SMALLEST = Decimal(1).scaleb(-decimal_places())
 
 
+def largest_amount() -> Decimal:
+    """The largest value the money columns hold: ``999999999999.99999999`` for (20, 8)."""
+    places = decimal_places()
+    return Decimal(f"{'9' * (max_digits() - places)}.{'9' * places}")
+
+
 def to_amount(value: Any) -> Decimal:
     """Convert ``value`` to a positive money amount with the project's precision.
 
     Floats go through their shortest ``repr`` (``100.0`` -> ``Decimal("100.0")``), never through
-    their binary expansion.
+    their binary expansion. Every check runs before any database work.
 
     Raises:
-        ValueError: not a number, not finite, zero or negative, more decimal places than the
-            columns keep, or too large for them.
+        InvalidAmount: (a ``ValueError``) not a number, not finite, zero or negative, more
+            decimal places than the columns keep, or more digits before the point; the message
+            names the limit.
     """
     if isinstance(value, bool):
-        raise ValueError(f"an amount must be a number, not {value!r}")
+        raise InvalidAmount(f"an amount must be a number, not {value!r}")
     try:
         amount = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
     except (InvalidOperation, TypeError, ValueError):
-        raise ValueError(f"an amount must be a number, not {value!r}") from None
+        raise InvalidAmount(f"an amount must be a number, not {value!r}") from None
     if not amount.is_finite():
-        raise ValueError(f"an amount must be finite, not {value!r}")
+        raise InvalidAmount(f"an amount must be finite, not {value!r}")
     if amount <= 0:
-        raise ValueError(f"an amount must be positive, not {value!r}")
-    if amount != amount.quantize(_SMALLEST):
-        raise ValueError(f"an amount has at most {decimal_places()} decimal places, not {value!r}")
-    if amount.adjusted() >= max_digits() - decimal_places():
-        raise ValueError(f"the amount {value!r} is too large for the ledger columns")
+        raise InvalidAmount(f"an amount must be positive, not {value!r}")
+    places, whole = decimal_places(), max_digits() - decimal_places()
+    if amount.adjusted() >= whole:
+        raise InvalidAmount(
+            f"the amount {value!r} is too large: at most {whole} digits before the decimal point "
+            f"(at most {largest_amount()})"
+        )
+    if amount.normalize().as_tuple().exponent < -places:  # type: ignore[operator]
+        raise InvalidAmount(f"an amount has at most {places} decimal places, not {value!r}")
     return amount.quantize(_SMALLEST)
+
+
+def _past_the_column(field_name: str, user_id: Any, amount: Decimal) -> InvalidAmount:
+    return InvalidAmount(
+        f"crediting {amount} would take {field_name} of user {user_id} past the largest value "
+        f"the column holds ({largest_amount()})"
+    )
 
 
 def _to_money(value: Any) -> Decimal:
@@ -139,6 +163,8 @@ def _change_balance(
         ValueError: no user has this primary key.
     """
     connection = connections[using]
+    if connection.vendor == "sqlite":
+        return _change_balance_exactly(connection, user_id, field_name, amount, **kw)
     sql, params, column = _balance_update(
         connection, user_id=user_id, field_name=field_name, amount=amount, **kw
     )
@@ -163,6 +189,48 @@ def _change_balance(
     return _to_money(row[0])
 
 
+def _change_balance_exactly(
+    connection: Any,
+    user_id: Any,
+    field_name: str,
+    amount: Decimal,
+    *,
+    sign: int,
+    stamp_billing_time: datetime | None = None,
+) -> Decimal:
+    """SQLite: the balance arithmetic in Python, on exact TEXT values, under the write lock.
+
+    Must run inside the caller's transaction. The first statement is a write (a no-op UPDATE of
+    the row), so this transaction holds SQLite's write lock before it reads the balance: no other
+    writer can change it between the read and the write back.
+    """
+    from easyautoml_models.models.user import User
+
+    qn = connection.ops.quote_name
+    opts = User._meta
+    field: Any = opts.get_field(field_name)
+    column, table, pk = qn(field.column), qn(opts.db_table), qn(str(opts.pk.column))
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET {column} = {column} WHERE {pk} = %s", [user_id])
+        cursor.execute(f"SELECT {column} FROM {table} WHERE {pk} = %s", [user_id])
+        row = cursor.fetchone()
+        if row is None:
+            raise ValueError(f"no user with primary key {user_id!r}")
+        before = field.from_db_value(row[0], None, connection) or ZERO
+        after = before + amount if sign > 0 else before - amount
+        if after < 0:
+            _refuse(connection.alias, user_id, field_name, amount)
+        if after > largest_amount():
+            raise _past_the_column(field_name, user_id, amount)
+        assignments, params = f"{column} = %s", [field.get_db_prep_save(after, connection)]
+        if stamp_billing_time is not None:
+            stamp: Any = opts.get_field("last_billing_time")
+            assignments += f", {qn(stamp.column)} = %s"
+            params.append(stamp.get_db_prep_save(stamp_billing_time, connection))
+        cursor.execute(f"UPDATE {table} SET {assignments} WHERE {pk} = %s", [*params, user_id])
+    return after.quantize(_SMALLEST)
+
+
 class LedgerQuerySet(models.QuerySet):
     """Queries over ledger entries; updates and deletes are refused (append-only)."""
 
@@ -181,7 +249,9 @@ class LedgerQuerySet(models.QuerySet):
         return self.get_all_by_user(user).filter(date_time__range=(start, end))
 
     def total(self) -> Decimal:
-        """The sum of the amounts (0 when empty)."""
+        """The sum of the amounts (0 when empty), exact on every backend."""
+        if connections[self.db].vendor == "sqlite":  # TEXT amounts: add them up in Python
+            return sum(self.values_list("amount", flat=True).iterator(), ZERO)
         return self.aggregate(total=models.Sum("amount"))["total"] or ZERO
 
     def update(self, **kwargs: Any) -> int:
@@ -213,48 +283,94 @@ class LedgerQuerySet(models.QuerySet):
 class LedgerManager(models.Manager.from_queryset(LedgerQuerySet)):  # type: ignore[misc]
     """Manager of a ledger: ``create()`` is the balance change."""
 
-    def _entry(self, user: Any, amount: Any, **extra: Any) -> Any:
+    def _entry(
+        self, user: Any, amount: Any, idempotency_key: str | None = None, **extra: Any
+    ) -> Any:
+        """Insert one entry; with ``idempotency_key``, at most one entry per key.
+
+        The key is a unique column of the entry, so the INSERT itself (in the same statement or
+        transaction as the balance change) decides which of several concurrent calls moves the
+        money; the others get the stored entry back, flagged ``replayed = True``.
+
+        Raises:
+            IdempotencyKeyReused: the key is stored for another user or amount.
+        """
         using = self._db or router.db_for_write(self.model)
-        entry = self.model(user=user, amount=amount, **extra)
-        entry.save(using=using)
+        if idempotency_key is not None:
+            if not isinstance(idempotency_key, str) or not idempotency_key.strip():
+                raise ValueError("an idempotency key must be a non-empty string")
+            amount = to_amount(amount)
+            existing = self._replayed(using, idempotency_key, user, amount)
+            if existing is not None:
+                return existing
+        entry = self.model(user=user, amount=amount, idempotency_key=idempotency_key, **extra)
+        try:
+            entry.save(using=using)
+        except IntegrityError:
+            if idempotency_key is None:
+                raise
+            existing = self._replayed(using, idempotency_key, user, amount)
+            if existing is None:
+                raise
+            return existing
+        entry.replayed = False
         return entry
+
+    def _replayed(self, using: str, key: str, user: Any, amount: Decimal) -> Any:
+        existing = self.db_manager(using).filter(idempotency_key=key).first()
+        if existing is None:
+            return None
+        user_id = getattr(user, "pk", user)
+        if existing.user_id != user_id or existing.amount != amount:
+            raise IdempotencyKeyReused(
+                f"idempotency key {key!r} was used for {self.model.__name__} {existing.amount} "
+                f"of user {existing.user_id}, not {amount} of user {user_id}; use a new key for "
+                "a new charge"
+            )
+        existing.replayed = True
+        return existing
 
 
 class CreditManager(LedgerManager):
     """``Credit.objects``: :meth:`increase` adds USD to a user's balance."""
 
-    def increase(self, user: User, amount: Any) -> Credit:
+    def increase(self, user: User, amount: Any, *, idempotency_key: str | None = None) -> Credit:
         """Credit ``amount`` USD to ``user`` (ledger row + balance, one transaction).
 
+        With ``idempotency_key``, a repeated call credits nothing and returns the first entry
+        (``entry.replayed`` is True).
+
         Raises:
-            ValueError: ``amount`` is not a positive amount, or the user does not exist.
+            ValueError: ``amount`` is not a positive amount (:class:`InvalidAmount`), the user
+                does not exist, or the key was used for another user or amount
+                (:class:`IdempotencyKeyReused`).
         """
-        return self._entry(user, amount)
+        return self._entry(user, amount, idempotency_key)
 
 
 class DebitManager(LedgerManager):
     """``Debit.objects``: :meth:`decrease` takes USD from a user's balance."""
 
-    def decrease(self, user: User, amount: Any) -> Debit:
+    def decrease(self, user: User, amount: Any, *, idempotency_key: str | None = None) -> Debit:
         """Debit ``amount`` USD from ``user``; the balance never goes below zero.
+
+        With ``idempotency_key``, a repeated call debits nothing and returns the first entry.
 
         Raises:
             InsufficientFunds: the balance is lower than ``amount`` (nothing changed).
-            ValueError: ``amount`` is not a positive amount, or the user does not exist.
+            ValueError: as :meth:`CreditManager.increase`.
         """
-        return self._entry(user, amount)
+        return self._entry(user, amount, idempotency_key)
 
 
 class CreditIXIOOManager(LedgerManager):
     """``CreditIXIOO.objects``: token credits and bill payments."""
 
-    def increase(self, user: User, amount: Any) -> CreditIXIOO:
-        """Credit ``amount`` EAML tokens to ``user``.
-
-        Raises:
-            ValueError: ``amount`` is not a positive amount, or the user does not exist.
-        """
-        return self._entry(user, amount)
+    def increase(
+        self, user: User, amount: Any, *, idempotency_key: str | None = None
+    ) -> CreditIXIOO:
+        """Credit ``amount`` EAML tokens to ``user`` (see :meth:`CreditManager.increase`)."""
+        return self._entry(user, amount, idempotency_key)
 
     def pay_bill(
         self, user: User, amount: Any, *, idempotency_key: str | None = None
@@ -272,6 +388,7 @@ class CreditIXIOOManager(LedgerManager):
             ValueError: ``amount`` is not a positive amount, or the user does not exist.
         """
         using = self._db or router.db_for_write(self.model)
+        amount = to_amount(amount)
 
         def charge() -> dict[str, Any]:
             entry = self.model(user=user, amount=amount)
@@ -282,6 +399,7 @@ class CreditIXIOOManager(LedgerManager):
         return Operation.objects.using(using)._record(
             charge,
             idempotency_key=idempotency_key,
+            amount=amount,
             is_pay_a_bill_operation=True,
             operation_user=user,
             machine_owner=user,
@@ -291,14 +409,16 @@ class CreditIXIOOManager(LedgerManager):
 class DebitIXIOOManager(LedgerManager):
     """``DebitIXIOO.objects``: :meth:`decrease` takes EAML tokens from a user."""
 
-    def decrease(self, user: User, amount: Any) -> DebitIXIOO:
-        """Debit ``amount`` EAML tokens from ``user``; the balance never goes below zero.
+    def decrease(
+        self, user: User, amount: Any, *, idempotency_key: str | None = None
+    ) -> DebitIXIOO:
+        """Debit ``amount`` EAML tokens from ``user`` (see :meth:`DebitManager.decrease`).
 
         Raises:
             InsufficientFunds: the token balance is lower than ``amount`` (nothing changed).
-            ValueError: ``amount`` is not a positive amount, or the user does not exist.
+            ValueError: as :meth:`CreditManager.increase`.
         """
-        return self._entry(user, amount)
+        return self._entry(user, amount, idempotency_key)
 
 
 class LedgerEntry(models.Model):
@@ -317,9 +437,18 @@ class LedgerEntry(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
     date_time = models.DateTimeField(auto_now_add=True)
-    amount = D(validators=[MinValueValidator(_SMALLEST)])
+    amount = M(validators=[MinValueValidator(_SMALLEST)])
+    idempotency_key = models.CharField(
+        max_length=255,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="At most one entry per key: a retried credit or debit moves money once",
+    )
 
     _stamp_billing_time = False
+    #: True on an entry a manager returned for a repeated ``idempotency_key`` (nothing moved).
+    replayed = False
 
     class Meta:
         abstract = True
@@ -392,9 +521,14 @@ class LedgerEntry(models.Model):
         # Inside the caller's transaction a failed statement would abort it: use a savepoint.
         # In autocommit mode the statement is its own transaction.
         guard = transaction.atomic(using=using) if connection.in_atomic_block else nullcontext()
-        with guard, connection.cursor() as cursor:
-            cursor.execute(sql, [*params, *values])
-            row = cursor.fetchone()
+        try:
+            with guard, connection.cursor() as cursor:
+                cursor.execute(sql, [*params, *values])
+                row = cursor.fetchone()
+        except DataError:  # numeric field overflow: the balance would not fit its column
+            raise _past_the_column(
+                change["field_name"], change["user_id"], change["amount"]
+            ) from None
         if row is None:
             _refuse(using, change["user_id"], change["field_name"], change["amount"])
         self._state.adding = False
@@ -422,7 +556,15 @@ def _ledger_indexes(table: str) -> list[models.Index]:
 
 def _ledger_constraints(table: str) -> list[models.BaseConstraint]:
     """The constraints every ledger table has, named after ``table``."""
-    return [models.CheckConstraint(condition=models.Q(amount__gt=0), name=f"{table}_amount_gt_0")]
+    return [
+        models.CheckConstraint(condition=models.Q(amount__gt=0), name=f"{table}_amount_gt_0"),
+        # Partial: entries without a key (nearly all) cost nothing in this index.
+        models.UniqueConstraint(
+            fields=["idempotency_key"],
+            condition=models.Q(idempotency_key__isnull=False),
+            name=f"{table}_key_unique",
+        ),
+    ]
 
 
 class Credit(LedgerEntry):
@@ -434,6 +576,7 @@ class Credit(LedgerEntry):
 
     class Meta:
         db_table = "billing_credit"
+        base_manager_name = "objects"
         indexes = _ledger_indexes("billing_credit")
         constraints = _ledger_constraints("billing_credit")
 
@@ -447,6 +590,7 @@ class Debit(LedgerEntry):
 
     class Meta:
         db_table = "billing_debit"
+        base_manager_name = "objects"
         indexes = _ledger_indexes("billing_debit")
         constraints = _ledger_constraints("billing_debit")
 
@@ -460,6 +604,7 @@ class CreditIXIOO(LedgerEntry):
 
     class Meta:
         db_table = "billing_creditixioo"
+        base_manager_name = "objects"
         verbose_name = "credit IXIOO"
         verbose_name_plural = "credits IXIOO"
         indexes = _ledger_indexes("billing_creditixioo")
@@ -475,6 +620,7 @@ class DebitIXIOO(LedgerEntry):
 
     class Meta:
         db_table = "billing_debitixioo"
+        base_manager_name = "objects"
         verbose_name = "debit IXIOO"
         verbose_name_plural = "debits IXIOO"
         indexes = _ledger_indexes("billing_debitixioo")
@@ -513,14 +659,37 @@ class OperationQuerySet(models.QuerySet):
 
     delete.queryset_only = True  # type: ignore[attr-defined]
 
+    def update(self, **kwargs: Any) -> int:
+        # The only update allowed is Django's own SET_NULL when a user or machine is deleted.
+        if set(kwargs) <= _OPERATION_NULLABLE and all(value is None for value in kwargs.values()):
+            return super().update(**kwargs)
+        raise LedgerEntryImmutable(
+            "operations are financial history and never change: record a new Operation"
+        )
+
+    update.queryset_only = True  # type: ignore[attr-defined]
+
+    def bulk_update(self, *args: Any, **kwargs: Any) -> int:
+        raise LedgerEntryImmutable("operations are financial history and never change")
+
     def _record(
-        self, charge: Any, *, idempotency_key: str | None = None, **fields: Any
+        self,
+        charge: Any,
+        *,
+        idempotency_key: str | None = None,
+        amount: Decimal | None = None,
+        **fields: Any,
     ) -> Operation:
         """Run ``charge()`` and create the Operation with its result, in one transaction.
 
-        ``charge`` returns the ledger links of the Operation (e.g. ``{"debit_ixioo": entry}``).
-        With an ``idempotency_key`` that is already recorded, returns that Operation and runs
+        ``charge`` returns the ledger links of the Operation (e.g. ``{"debit_ixioo": entry}``);
+        ``amount`` is what it moves (None for nothing). With an ``idempotency_key`` already
+        recorded for the same type, user, quantities and amount, returns that Operation and runs
         nothing; two concurrent calls with one key charge once (the unique key decides).
+
+        Raises:
+            IdempotencyKeyReused: the key was recorded for another type, user, machine,
+                quantity or amount (nothing is charged).
         """
         using = self.db
         if idempotency_key is not None:
@@ -528,7 +697,7 @@ class OperationQuerySet(models.QuerySet):
                 raise ValueError("an idempotency key must be a non-empty string")
             existing = self.filter(idempotency_key=idempotency_key).first()
             if existing is not None:
-                return existing
+                return _replayed(existing, idempotency_key, amount, fields)
         try:
             with transaction.atomic(using=using):
                 links = charge()
@@ -537,8 +706,55 @@ class OperationQuerySet(models.QuerySet):
             if idempotency_key is not None:
                 existing = self.filter(idempotency_key=idempotency_key).first()
                 if existing is not None:
-                    return existing
+                    return _replayed(existing, idempotency_key, amount, fields)
             raise
+
+
+#: Operation columns that Django's SET_NULL may clear; nothing else of an Operation changes.
+_OPERATION_NULLABLE = frozenset({"machine", "machine_owner", "operation_user"})
+#: Fields a retried charge must repeat to get the first Operation back.
+_REPLAYED_FIELDS = ("operation_user", "machine", "count_of_lines", "count_of_training_epoch")
+
+
+def _label(flag: str | None) -> str:
+    """``"is_pay_a_bill_operation"`` -> ``"pay a bill"``."""
+    return (flag or "untyped").removeprefix("is_").removesuffix("_operation").replace("_", " ")
+
+
+def _replayed(
+    existing: Operation, key: str, amount: Decimal | None, fields: dict[str, Any]
+) -> Operation:
+    """``existing`` if the retry asks for the same charge, else :class:`IdempotencyKeyReused`."""
+    wanted_type = next((flag for flag in OPERATION_TYPES if fields.get(flag)), None)
+
+    def refuse(what: str, first: Any, now: Any) -> NoReturn:
+        raise IdempotencyKeyReused(
+            f"idempotency key {key!r} was used for another charge ({what} {first!r}, not "
+            f"{now!r}); use a new key for a new charge"
+        )
+
+    if existing.get_type != wanted_type:
+        refuse("a", _label(existing.get_type), _label(wanted_type))
+    for name in _REPLAYED_FIELDS:
+        if name not in fields:
+            continue
+        field: Any = Operation._meta.get_field(name)
+        first = getattr(existing, field.attname)
+        now = fields[name]
+        now = getattr(now, "pk", now)
+        if first != now:
+            refuse(name, first, now)
+    entry = next(
+        (getattr(existing, link) for link in _LEDGER_LINKS if getattr(existing, f"{link}_id")),
+        None,
+    )
+    first_amount = None if entry is None else entry.amount
+    if first_amount != amount:
+        refuse("amount", first_amount, amount)
+    return existing
+
+
+_LEDGER_LINKS = ("credit", "debit", "credit_ixioo", "debit_ixioo")
 
 
 class MachineOperationsManager(models.Manager.from_queryset(OperationQuerySet)):  # type: ignore[misc]
@@ -586,6 +802,7 @@ class MachineOperationsManager(models.Manager.from_queryset(OperationQuerySet)):
         return self.get_queryset()._record(
             charge,
             idempotency_key=idempotency_key,
+            amount=price if price > 0 else None,
             machine=machine,
             machine_owner_id=machine.machine_owner_user_id,
             operation_user=payer,
@@ -660,6 +877,7 @@ class Operation(models.Model):
     class Meta:
         db_table = "billing_operation"
         default_manager_name = "objects"
+        base_manager_name = "objects"
         indexes = [
             models.Index(fields=["date_time"], name="billing_operation_dt_idx"),
             models.Index(fields=["operation_user", "date_time"], name="billing_op_user_dt_idx"),
@@ -672,6 +890,19 @@ class Operation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_type or 'operation'} {self.pk}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Insert the Operation; a stored Operation never changes.
+
+        Raises:
+            LedgerEntryImmutable: the Operation is already stored.
+        """
+        if not self._state.adding:
+            raise LedgerEntryImmutable(
+                f"operation {self.pk} is financial history: never changed; record a new Operation"
+            )
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
 
     @property
     def get_type(self) -> str | None:

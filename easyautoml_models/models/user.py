@@ -12,18 +12,66 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from easyautoml_models.conf import app_settings
-from easyautoml_models.models._common import ZERO, D
+from easyautoml_models.exceptions import LedgerFieldProtected
+from easyautoml_models.models._common import ZERO, M, ProtectedFieldsMixin
 
 if TYPE_CHECKING:
     from easyautoml_models.models.team import Team
 
-__all__ = ["LEDGER_FIELDS", "User", "UserManager"]
+__all__ = ["LEDGER_FIELDS", "User", "UserManager", "UserQuerySet"]
 
 #: Columns that only the ledger managers change (see ``easyautoml_models.ledger``).
 LEDGER_FIELDS = frozenset({"user_balance", "user_ixioo_balance", "last_billing_time"})
 
 
-class UserManager(BaseUserManager["User"]):
+def ledger_fields_refused(fields: Any, door: str) -> LedgerFieldProtected:
+    """The error for a write of ledger-managed columns through ``door``."""
+    names = sorted(LEDGER_FIELDS & {str(name).removesuffix("_id") for name in fields})
+    return LedgerFieldProtected(
+        f"{door} cannot set {names}: they change only through the ledger; use "
+        "Credit.objects.increase() / Debit.objects.decrease() for USD and "
+        "CreditIXIOO.objects.increase() / DebitIXIOO.objects.decrease() for tokens"
+    )
+
+
+def _has_money(user: Any) -> bool:
+    return bool(user.user_balance or user.user_ixioo_balance or user.last_billing_time)
+
+
+class UserQuerySet(models.QuerySet["User"]):
+    """Users; every bulk door that would set a ledger-managed column is refused."""
+
+    def update(self, **kwargs: Any) -> int:
+        if LEDGER_FIELDS & set(kwargs):
+            raise ledger_fields_refused(kwargs, "User.objects.update()")
+        return super().update(**kwargs)
+
+    def bulk_update(self, objs: Any, fields: Any, batch_size: int | None = None) -> int:
+        if LEDGER_FIELDS & set(fields):
+            raise ledger_fields_refused(fields, "User.objects.bulk_update()")
+        return super().bulk_update(objs, fields, batch_size=batch_size)
+
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[User]:
+        objs = list(objs)
+        if any(_has_money(user) for user in objs):
+            raise ledger_fields_refused(LEDGER_FIELDS, "User.objects.bulk_create()")
+        if LEDGER_FIELDS & set(kwargs.get("update_fields") or ()):
+            raise ledger_fields_refused(kwargs["update_fields"], "User.objects.bulk_create()")
+        return super().bulk_create(objs, *args, **kwargs)
+
+    def update_or_create(
+        self,
+        defaults: Any = None,
+        create_defaults: Any = None,
+        **kwargs: Any,
+    ) -> tuple[User, bool]:
+        for given in (defaults, create_defaults, kwargs):
+            if given and not callable(given) and LEDGER_FIELDS & set(given):
+                raise ledger_fields_refused(given, "User.objects.update_or_create()")
+        return super().update_or_create(defaults, create_defaults, **kwargs)
+
+
+class UserManager(BaseUserManager.from_queryset(UserQuerySet)):  # type: ignore[misc]
     """Creates users that log in with their e-mail address (unique whatever its case)."""
 
     use_in_migrations = True
@@ -86,7 +134,7 @@ class UserManager(BaseUserManager["User"]):
         return self.get(email__iexact=username)
 
 
-class User(AbstractBaseUser, PermissionsMixin):
+class User(ProtectedFieldsMixin, AbstractBaseUser, PermissionsMixin):
     """A platform user; the e-mail address is the login.
 
     ``user_balance`` (USD) and ``user_ixioo_balance`` (EAML tokens) change only through the ledger
@@ -120,16 +168,16 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
-    coupon_balance = D(
+    coupon_balance = M(
         default=ZERO, blank=True, validators=[MinValueValidator(ZERO)], help_text="Coupons"
     )
-    user_balance = D(
+    user_balance = M(
         default=ZERO,
         blank=True,
         validators=[MinValueValidator(ZERO)],
         help_text="USD balance; changed only through Credit and Debit",
     )
-    user_ixioo_balance = D(
+    user_ixioo_balance = M(
         default=ZERO,
         blank=True,
         validators=[MinValueValidator(ZERO)],
@@ -138,6 +186,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     last_billing_time = models.DateTimeField(null=True, blank=True)
 
     objects: ClassVar[UserManager] = UserManager()
+    protected_fields = LEDGER_FIELDS
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
@@ -146,6 +195,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     class Meta:
         db_table = "user"
         swappable = "AUTH_USER_MODEL"
+        base_manager_name = "objects"
         indexes = [models.Index(fields=["email"], name="user_email_idx")]
         constraints = [
             models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
@@ -165,27 +215,44 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.email or f"user {self.pk}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        """Save, leaving the ledger-managed columns alone for an existing user.
+        """Save, never writing the ledger-managed columns of a stored user.
 
-        A new user must start with zero balances: money arrives through ``Credit`` entries.
+        A new user must start with zero balances: money arrives through ``Credit`` entries. An
+        unsaved instance whose primary key is already stored (``User(pk=5, ...).save()``) updates
+        that user's other columns, as Django would, but leaves the balances alone.
+
+        Raises:
+            LedgerFieldProtected: a new user with money, or ``update_fields`` naming a changed
+                ledger-managed column (a ``ValueError``).
         """
-        if self._state.adding:
-            if self.user_balance or self.user_ixioo_balance:
-                raise ValueError(
+        update_fields = kwargs.get("update_fields")
+        stored = not self._state.adding or (
+            self.pk is not None
+            and not kwargs.get("force_insert")
+            and type(self)
+            ._base_manager.using(kwargs.get("using") or self._state.db or "default")
+            .filter(pk=self.pk)
+            .exists()
+        )
+        if not stored:
+            if _has_money(self):
+                raise LedgerFieldProtected(
                     "a new user starts with zero balances; add money with "
                     "Credit.objects.increase() or CreditIXIOO.objects.increase()"
                 )
-        elif kwargs.get("update_fields") is None:
+        elif update_fields is None:
             kwargs["update_fields"] = [
                 field.name
                 for field in self._meta.concrete_fields
                 if not field.primary_key and field.name not in LEDGER_FIELDS
             ]
-        elif LEDGER_FIELDS & set(kwargs["update_fields"]):
-            raise ValueError(
-                f"{sorted(LEDGER_FIELDS & set(kwargs['update_fields']))} change only through "
-                "the ledger (Credit/Debit/CreditIXIOO/DebitIXIOO managers)"
-            )
+        else:
+            keep, changed = self._split_update_fields(update_fields)
+            if changed:
+                raise ledger_fields_refused(changed, "User.save(update_fields=...)")
+            if not keep:
+                return
+            kwargs["update_fields"] = keep
         super().save(*args, **kwargs)
 
     def clean(self) -> None:

@@ -23,6 +23,7 @@ can never both move the same item; the loser gets
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -34,7 +35,7 @@ from django.utils import timezone
 
 from easyautoml_models.conf import app_settings
 from easyautoml_models.exceptions import WorkStateError
-from easyautoml_models.models._common import D, exactly_one_true
+from easyautoml_models.models._common import D, ProtectedFieldsMixin, exactly_one_true
 from easyautoml_models.models.infrastructure import Server
 
 __all__ = [
@@ -100,7 +101,12 @@ def _status_changes(status: str) -> dict[str, bool]:
 
 def _lease_timeout(timeout: float | None) -> float:
     value = app_settings.WORK_LEASE_TIMEOUT if timeout is None else timeout
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         raise ValueError(f"a lease timeout is a positive number of seconds, not {value!r}")
     return float(value)
 
@@ -347,7 +353,7 @@ class WorkManager(models.Manager.from_queryset(WorkQuerySet)):  # type: ignore[m
     """``Work.objects``: the queue."""
 
 
-class Work(models.Model):
+class Work(ProtectedFieldsMixin, models.Model):
     """One training or solving job for a machine, processed by one server.
 
     See the module docstring for the statuses and transitions. Creating an item the original way
@@ -387,6 +393,7 @@ class Work(models.Model):
     work_heartbeat_date_time = models.DateTimeField(null=True, blank=True)
 
     objects = WorkManager()
+    protected_fields = QUEUE_FIELDS
 
     class Meta:
         db_table = "Work"
@@ -437,11 +444,17 @@ class Work(models.Model):
                     for field in self._meta.concrete_fields
                     if not field.primary_key and field.name not in QUEUE_FIELDS
                 ]
-            elif QUEUE_FIELDS & set(update_fields):
-                raise ValueError(
-                    f"{sorted(QUEUE_FIELDS & set(update_fields))} change only through the queue "
-                    "methods (claim_next, heartbeat, finish, fail, requeue, cancel)"
-                )
+            else:
+                # update_or_create() names every field with a pre_save: skip unchanged ones.
+                keep, changed = self._split_update_fields(update_fields)
+                if changed:
+                    raise ValueError(
+                        f"{changed} change only through the queue methods (claim_next, "
+                        "heartbeat, finish, fail, requeue, cancel)"
+                    )
+                if not keep:
+                    return
+                kwargs["update_fields"] = keep
         super().save(*args, **kwargs)
 
     @property

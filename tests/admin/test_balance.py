@@ -227,3 +227,76 @@ def test_a_confirmation_moves_money_once(admin_client: Client) -> None:
     assert admin_client.post(page(user, "credit"), forged).status_code == 200
     assert admin_client.post(page(user, "credit"), {**payload, "_confirm": "y"}).status_code == 200
     assert state(user) == (Decimal("5"), Decimal("0"), 1, 0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"amount": "5000", "currency": "eaml"},
+        {"amount": "5000"},
+        {"currency": "eaml"},
+        {"reason": "something else"},
+    ],
+)
+def test_a_confirmation_moves_only_what_was_confirmed(
+    admin_client: Client, changed: dict[str, str]
+) -> None:
+    user = UserFactory.create()
+    payload = {"currency": "usd", "amount": "1", "reason": "bonus"}
+    confirmation = admin_client.post(page(user, "credit"), payload)
+    assert "credit" in confirmation.content.decode().lower()
+    tampered = {**payload, **changed, "_confirm": "yes", "_token": token(confirmation)}
+    response = admin_client.post(page(user, "credit"), tampered)
+    assert response.status_code == 200
+    assert "does not match what was confirmed" in response.content.decode()
+    assert state(user) == (Decimal("0"), Decimal("0"), 0, 0, 0, 0)
+    # The confirmation of the original values still works, once.
+    original = {**payload, "_confirm": "yes", "_token": token(confirmation)}
+    assert admin_client.post(page(user, "credit"), original).status_code == 302
+    assert state(user) == (Decimal("1"), Decimal("0"), 1, 0, 0, 0)
+
+
+def test_a_confirmation_for_another_user_or_direction_is_refused(admin_client: Client) -> None:
+    user, other = UserFactory.create(balance=Decimal("10")), UserFactory.create()
+    payload = {"currency": "usd", "amount": "1", "reason": "bonus"}
+    confirmation = admin_client.post(page(user, "credit"), payload)
+    confirmed = {**payload, "_confirm": "yes", "_token": token(confirmation)}
+    assert "does not match" in admin_client.post(page(other, "credit"), confirmed).content.decode()
+    assert "does not match" in admin_client.post(page(user, "debit"), confirmed).content.decode()
+    assert state(user) == (Decimal("10"), Decimal("0"), 1, 0, 0, 0)
+    assert state(other) == (Decimal("0"), Decimal("0"), 0, 0, 0, 0)
+
+
+def test_crediting_past_the_column_limit_is_a_message_not_a_500(admin_client: Client) -> None:
+    user = UserFactory.create(balance=Decimal("999999999999"))
+    # The form refuses it before the confirmation page ...
+    response = submit(admin_client, user, "credit", False, amount="1")
+    assert response.status_code == 200
+    assert "999999999999.99999999" in response.content.decode()
+    assert not response.context.get("confirming")
+    assert state(user) == (Decimal("999999999999"), Decimal("0"), 1, 0, 0, 0)
+
+
+def test_a_balance_that_grew_after_the_confirmation_page_is_a_message_not_a_500(
+    admin_client: Client,
+) -> None:
+    user = UserFactory.create(balance=Decimal("999999999990"))
+    payload = {"currency": "usd", "amount": "5", "reason": "bonus"}
+    confirmation = admin_client.post(page(user, "credit"), payload)
+    Credit.objects.increase(user, Decimal("9"))  # meanwhile, elsewhere
+    confirmed = {**payload, "_confirm": "yes", "_token": token(confirmation)}
+    response = admin_client.post(page(user, "credit"), confirmed)
+    assert response.status_code == 200
+    assert "999999999999.99999999" in response.content.decode()
+    assert state(user) == (Decimal("999999999999"), Decimal("0"), 2, 0, 0, 0)
+
+
+@pytest.mark.parametrize("amount", ["1e20", "123456789012345678901", "1E+11"])
+def test_the_form_refuses_amounts_the_ledger_cannot_hold(
+    admin_client: Client, amount: str
+) -> None:
+    user = UserFactory.create(balance=Decimal("999999999999"))
+    response = submit(admin_client, user, "credit", True, amount=amount)
+    assert response.status_code == 200
+    assert response.context["form"].errors
+    assert state(user) == (Decimal("999999999999"), Decimal("0"), 1, 0, 0, 0)

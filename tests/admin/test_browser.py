@@ -170,3 +170,32 @@ def test_operation_list(page: Page, screenshots: Path) -> None:
     screenshot(page, screenshots / "operations.png")
     page.locator("#changelist-filter").get_by_role("link", name="training").click()
     expect(rows).to_have_count(3)
+
+
+def test_a_confirmation_posted_five_times_at_once_by_the_browser_credits_once(page: Page) -> None:
+    customer = UserFactory.create(email="customer@example.com")
+    log_in(page)
+    page.goto(f"/admin/easyautoml_models/user/{customer.pk}/credit/")
+    page.check('input[name="currency"][value="usd"]')
+    page.fill("#id_amount", "7")
+    page.fill("#id_reason", "Goodwill")
+    page.click("#continue-button")
+    expect(page.locator("#balance-confirmation")).to_contain_text("0 → 7")
+    # What an impatient operator's browser does: the confirmed form, sent five times together.
+    statuses = page.evaluate(
+        """async () => {
+            const form = document.getElementById("balance-form");
+            const send = () => {
+                const data = new FormData(form);
+                data.append("_confirm", "yes");
+                return fetch(form.action || location.href, {method: "POST", body: data})
+                    .then(response => response.text());
+            };
+            const pages = await Promise.all([send(), send(), send(), send(), send()]);
+            return pages.map(html => html.includes("already used") ? "refused" : "done");
+        }"""
+    )
+    assert sorted(statuses) == ["done", "refused", "refused", "refused", "refused"]
+    customer.refresh_from_db()
+    assert customer.user_balance == Decimal("7")
+    assert Credit.objects.filter(user=customer).count() == 1

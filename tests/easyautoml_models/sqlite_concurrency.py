@@ -67,6 +67,18 @@ def main(path: str) -> dict[str, Any]:
         return "ok"
 
     debits = Counter(run_threads(20, debit))
+
+    # Exact money under concurrency: 0.3 credited, four threads debit 0.1 each.
+    tenths = UserFactory.create(balance=Decimal("0.3"))
+
+    def debit_a_tenth(_: int) -> str:
+        try:
+            Debit.objects.decrease(User.objects.get(pk=tenths.pk), Decimal("0.1"))
+        except InsufficientFunds:
+            return "refused"
+        return "ok"
+
+    tenth_debits = Counter(run_threads(4, debit_a_tenth))
     machine = MachineFactory.create()
     for _ in range(100):
         Work.objects.create(
@@ -84,6 +96,8 @@ def main(path: str) -> dict[str, Any]:
     every = [pk for c in claims if isinstance(c, list) for pk in c]
     return {
         "debits": dict(debits),
+        "tenth_debits": dict(tenth_debits),
+        "tenths_balance": str(User.objects.get(pk=tenths.pk).user_balance),
         "balance": str(User.objects.get(pk=user.pk).user_balance),
         "debit_rows": Debit.objects.filter(user=user).count(),
         "mismatches": [str(m) for m in verify_balances()],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import sys
@@ -13,14 +12,14 @@ import pytest
 from django.core import checks
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection, transaction
+from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.test import override_settings
 
 from easyautoml_models.checks import check_settings
-from easyautoml_models.log import DatabaseLogHandler
-from easyautoml_models.models import EasyAutoMLLogger, User
+from easyautoml_models.models import User
 from settings.database import BASE_DIR
+from tests.easyautoml_models.helpers import raw_update
 
 
 def test_importing_the_package_needs_no_django_setup() -> None:
@@ -73,55 +72,6 @@ def test_settings_checks_skip_other_apps() -> None:
 
 
 @pytest.mark.django_db
-def test_log_records_land_in_the_table() -> None:
-    logger = logging.getLogger("easyautoml.tests.handler")
-    handler = DatabaseLogHandler(level=logging.INFO)
-    logger.addHandler(handler)
-    try:
-        logger.warning("disk at %d%%", 93)
-        try:
-            raise ValueError("bad column")
-        except ValueError:
-            logger.exception("training failed")
-        logger.debug("below the handler's level")
-    finally:
-        logger.removeHandler(handler)
-    rows = list(EasyAutoMLLogger.objects.order_by("pk"))
-    assert [(r.level, r.message) for r in rows] == [
-        ("WARNING", "disk at 93%"),
-        ("ERROR", "training failed"),
-    ]
-    assert rows[0].logger == "easyautoml.tests.handler"
-    assert rows[0].main_function == "test_log_records_land_in_the_table"
-    assert rows[0].main_module == "test_app"
-    assert rows[0].host_name
-    assert "ValueError: bad column" in rows[1].traceback
-
-
-@pytest.mark.django_db
-def test_a_failing_database_never_breaks_the_caller(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    logger = logging.getLogger("easyautoml.tests.broken")
-    handler = DatabaseLogHandler(using="default")
-    logger.addHandler(handler)
-    table = EasyAutoMLLogger._meta.db_table
-    monkeypatch.setattr(EasyAutoMLLogger._meta, "db_table", "no_such_table")
-    try:
-        with transaction.atomic():
-            user = User.objects.create_user(email="caller@example.com")
-            logger.error("this cannot be stored")  # the INSERT fails inside a savepoint
-            user.first_name = "Still"
-            user.save()  # the caller's transaction is still usable
-    finally:
-        logger.removeHandler(handler)
-        monkeypatch.setattr(EasyAutoMLLogger._meta, "db_table", table)
-    assert User.objects.get(email="caller@example.com").first_name == "Still"
-    assert "no_such_table" in capsys.readouterr().err
-    assert EasyAutoMLLogger.objects.count() == 0
-
-
-@pytest.mark.django_db
 def test_verify_balances_command(rich_user: User) -> None:
     out, err = StringIO(), StringIO()
     call_command("verify_balances", stdout=out, stderr=err)
@@ -129,7 +79,7 @@ def test_verify_balances_command(rich_user: User) -> None:
     quiet = StringIO()
     call_command("verify_balances", verbosity=0, stdout=quiet, stderr=quiet)
     assert quiet.getvalue() == ""
-    User.objects.filter(pk=rich_user.pk).update(user_ixioo_balance=Decimal("49.5"))
+    raw_update(rich_user, "user_ixioo_balance", Decimal("49.50000000"))
     err = StringIO()
     with pytest.raises(CommandError, match="1 balance"):
         call_command("verify_balances", stdout=StringIO(), stderr=err)

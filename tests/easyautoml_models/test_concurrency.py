@@ -11,10 +11,18 @@ from typing import Any
 import pytest
 from django.db import connections
 
-from easyautoml_models.exceptions import InsufficientFunds
+from easyautoml_models.exceptions import IdempotencyKeyReused, InsufficientFunds
 from easyautoml_models.factories import MachineFactory, ServerFactory, UserFactory
 from easyautoml_models.ledger import verify_balances
-from easyautoml_models.models import Debit, DebitIXIOO, Operation, User, Work
+from easyautoml_models.models import (
+    Credit,
+    CreditIXIOO,
+    Debit,
+    DebitIXIOO,
+    Operation,
+    User,
+    Work,
+)
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
 
@@ -106,3 +114,35 @@ def test_eight_workers_claim_a_hundred_items_exactly_once() -> None:
     by_server = {s.pk: set(results[i]) for i, s in enumerate(servers)}
     for work in Work.objects.all():
         assert work.server_id is not None and work.pk in by_server[work.server_id]
+
+
+def test_ten_concurrent_credits_with_one_key_credit_once() -> None:
+    user = UserFactory.create()
+
+    def credit(_: int) -> Any:
+        return Credit.objects.increase(user, Decimal("5"), idempotency_key="grant-1").pk
+
+    results = _run_threads(10, credit)
+    assert all(not isinstance(result, BaseException) for result in results), results
+    assert len(set(results)) == 1
+    assert User.objects.get(pk=user.pk).user_balance == Decimal("5")
+    assert Credit.objects.filter(user=user).count() == 1
+    assert verify_balances() == []
+
+
+def test_concurrent_pay_bill_with_one_key_for_two_users_charges_one() -> None:
+    alice, bob = UserFactory.create(), UserFactory.create()
+
+    def pay(index: int) -> Any:
+        payer = User.objects.get(pk=(alice if index % 2 else bob).pk)
+        try:
+            return CreditIXIOO.objects.pay_bill(payer, 5, idempotency_key="invoice-9").pk
+        except IdempotencyKeyReused:
+            return "refused"
+
+    results = _run_threads(10, pay)
+    operations = [result for result in results if result != "refused"]
+    assert len(set(operations)) == 1, results
+    assert len(operations) == 5 and results.count("refused") == 5
+    assert CreditIXIOO.objects.count() == 1
+    assert verify_balances() == []

@@ -21,6 +21,7 @@ from easyautoml_models.models import (
     Operation,
     User,
 )
+from tests.easyautoml_models.helpers import raw_update
 
 pytestmark = pytest.mark.django_db
 
@@ -166,10 +167,10 @@ def test_failure_between_balance_and_ledger_changes_neither(
 
 
 def test_database_refuses_a_negative_balance_even_through_update(rich_user: User) -> None:
-    """Acceptance check 3."""
+    """Acceptance check 3, with raw SQL: the ORM refuses balance updates before that."""
     for field in ("user_balance", "user_ixioo_balance", "coupon_balance"):
         with pytest.raises(IntegrityError), transaction.atomic():
-            User.objects.filter(pk=rich_user.pk).update(**{field: -1})
+            raw_update(rich_user, field, Decimal(-1))
     assert _balances(rich_user) == (Decimal("100"), Decimal("50"))
 
 
@@ -265,17 +266,18 @@ def test_operation_needs_exactly_one_type(user: User) -> None:
         Operation.objects.create(is_training_operation=True, is_solving_operation=True)
     operation = Operation.objects.create(is_credit_from_user_operation=True)
     assert operation.get_type == "is_credit_from_user_operation"
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with pytest.raises(LedgerEntryImmutable):
         Operation.objects.filter(pk=operation.pk).update(is_pay_a_bill_operation=True)
 
 
-def test_resaving_an_operation_keeps_its_time(user: User) -> None:
+def test_resaving_an_operation_is_refused_and_keeps_its_time(user: User) -> None:
     operation = Operation.objects.create(operation_user=user, is_solving_operation=True)
     created = operation.date_time
     operation.count_of_lines = 5
-    operation.save()
+    with pytest.raises(LedgerEntryImmutable, match="never changed"):
+        operation.save()
     operation.refresh_from_db()
-    assert operation.date_time == created and operation.count_of_lines == 5
+    assert operation.date_time == created and operation.count_of_lines is None
 
 
 def test_pay_bill_credits_tokens_stamps_the_time_and_is_idempotent(user: User) -> None:
@@ -330,7 +332,7 @@ def test_the_original_unprefixed_price_setting_is_honoured(db: None) -> None:
 
 def test_verify_balances_finds_a_tampered_balance(rich_user: User) -> None:
     assert verify_balances() == []
-    User.objects.filter(pk=rich_user.pk).update(user_balance=Decimal("99"))
+    raw_update(rich_user, "user_balance", Decimal("99.00000000"))
     [mismatch] = verify_balances()
     assert mismatch.user_id == rich_user.pk
     assert mismatch.balance_field == "user_balance"

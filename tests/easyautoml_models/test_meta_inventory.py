@@ -19,6 +19,7 @@ NOT_CASCADE = "deleting a user or machine never erases financial history (defect
 SET_ONCE = "timestamps are set once, not rewritten on every save (defect 10.1.4)"
 ONE_EMPTY_STATE = "null=True with default=dict gave two empty states (defect 10.6.7)"
 LOSS = ["mse", "mae", "binary_crossentropy"]
+EXACT = "MoneyField: a DecimalField stored exactly (as TEXT) on SQLite too"
 
 #: (model, field, attribute) -> (inventory, ours, why)
 DEVIATIONS: dict[tuple[str, str, str], tuple[Any, Any, str]] = {
@@ -32,6 +33,18 @@ DEVIATIONS: dict[tuple[str, str, str], tuple[Any, Any, str]] = {
         "deleting a consultant must not delete the clients' requests and their amounts",
     ),
     ("Credit", "date_time", "auto_now"): (True, False, SET_ONCE),
+    **{
+        (model, field, "type"): ("DecimalField", "MoneyField", EXACT)
+        for model, field in [
+            ("Credit", "amount"),
+            ("CreditIXIOO", "amount"),
+            ("Debit", "amount"),
+            ("DebitIXIOO", "amount"),
+            ("User", "coupon_balance"),
+            ("User", "user_balance"),
+            ("User", "user_ixioo_balance"),
+        ]
+    },
     ("CreditIXIOO", "date_time", "auto_now"): (True, False, SET_ONCE),
     ("Debit", "date_time", "auto_now"): (True, False, SET_ONCE),
     ("DebitIXIOO", "date_time", "auto_now"): (True, False, SET_ONCE),
@@ -99,6 +112,11 @@ EXTRA_FIELDS = {
     ("User", "groups"): "from PermissionsMixin",
     ("User", "user_permissions"): "from PermissionsMixin",
     ("Operation", "idempotency_key"): "a retried charge is a no-op",
+    **{
+        (ledger, "idempotency_key"): "a retried credit or debit (the admin's confirmation) moves "
+        "money once"
+        for ledger in ("Credit", "Debit", "CreditIXIOO", "DebitIXIOO")
+    },
     ("Work", "is_work_status_cancelled"): "the status of a cancelled item",
     ("Work", "work_attempt_count"): "lease expiry requeues with attempts + 1",
     ("Work", "work_heartbeat_date_time"): "the lease of the server holding the item",

@@ -73,6 +73,11 @@ def test_seed_usage_examples_run_as_written() -> None:
 
     from easyautoml_models import Credit, Operation
 
+    # Create credit transaction. The seed then set ``operation.credit`` and saved the
+    # Operation again; Operations are immutable financial history here, so the entry is linked
+    # when the Operation is created.
+    credit = Credit.objects.create(user=user, amount=100.00)
+
     # Create training operation
     operation = Operation.objects.create(
         machine=machine,
@@ -81,12 +86,8 @@ def test_seed_usage_examples_run_as_written() -> None:
         is_training_operation=True,
         count_of_lines=1000,
         count_of_training_epoch=50,
+        credit=credit,
     )
-
-    # Create credit transaction
-    credit = Credit.objects.create(user=user, amount=100.00)
-    operation.credit = credit
-    operation.save()
 
     # Querying examples
     user_machines = Machine.objects.filter(machine_owner_user=user)

@@ -27,6 +27,8 @@ def test_concurrent_debits_and_claims_on_a_sqlite_file(tmp_path: Path) -> None:
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert outcome["debits"] == {"ok": 14, "refused": 6}  # floor(100 / 7) = 14
     assert outcome["balance"] == "2.00000000"
+    assert outcome["tenth_debits"] == {"ok": 3, "refused": 1}  # 0.3 - 3 x 0.1 is exactly 0
+    assert outcome["tenths_balance"] == "0E-8"
     assert outcome["debit_rows"] == 14
     assert outcome["mismatches"] == []
     assert outcome["claim_errors"] == []

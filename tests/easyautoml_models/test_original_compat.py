@@ -184,7 +184,7 @@ def test_legacy_flips_to_error_and_back_to_waiting(machine: Machine, server: Ser
 
 
 def test_machine_takes_the_original_constructor_keywords(user: User) -> None:
-    machine = Machine(
+    machine = Machine(  # type: ignore[misc]  # file_path is a keyword, not a field
         machine_owner_user=user,
         machine_name="iris",
         dfr_columns_type_user_df={"a": "FLOAT", "b": "LABEL"},

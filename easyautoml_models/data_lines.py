@@ -141,6 +141,8 @@ class DynamicModel(models.Model):
     #: Dataset column name -> column type name (``"FLOAT"``, ...).
     data_column_types: ClassVar[dict[str, str]]
 
+    objects: ClassVar[models.Manager[Any]] = models.Manager()
+
     class Meta:
         abstract = True
 
@@ -291,7 +293,7 @@ def create_model(
     fields: dict[str, models.Field[Any, Any]],
     *,
     registry: Apps,
-    app_label: str = "easyautoml_models_data",
+    app_label: str = "easyautoml_models_data",  # _APP_LABEL
     options: dict[str, Any] | None = None,
     bases: tuple[type[models.Model], ...] = (DynamicModel,),
 ) -> type[DynamicModel]:
@@ -327,6 +329,21 @@ def create_model(
 create_dynamic_model = create_model
 
 
+_APP_LABEL = "easyautoml_models_data"
+
+
+def _registry() -> Apps:
+    """A private app registry with one app, so relations between its models resolve."""
+    from django.db.migrations.state import AppConfigStub
+
+    registry = Apps(installed_apps=())
+    stub = AppConfigStub(_APP_LABEL)
+    stub.apps = registry
+    stub.models = registry.all_models[_APP_LABEL]
+    registry.app_configs[_APP_LABEL] = stub
+    return registry
+
+
 def _signature(machine: Machine) -> tuple[Any, ...]:
     types = machine.dfr_columns_type_user_df or {}
     inputs = machine.get_machine_data_input_lines_list_columns()
@@ -348,7 +365,7 @@ def _build(machine: Machine, signature: tuple[Any, ...]) -> tuple[type[DynamicMo
     clash = set(inputs) & set(INPUT_PREDEFINED_COLUMNS) | set(outputs) & {"Line_ID"}
     if clash:
         raise ValueError(f"machine {pk}: dataset columns {sorted(clash)} clash with reserved ones")
-    registry = Apps(installed_apps=())
+    registry = _registry()
     input_fields: dict[str, models.Field[Any, Any]] = {
         "Line_ID": models.BigIntegerField(primary_key=True, db_column="Line_ID"),
         **{flag: models.BooleanField(default=False, db_default=False) for flag in FLAG_COLUMNS},

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -188,3 +193,28 @@ def test_concurrent_appends_never_share_line_ids(machine: Machine) -> None:
     assert errors == []
     ids = list(model.objects.values_list("Line_ID", flat=True))
     assert sorted(ids) == list(range(1, 6001))
+
+
+@pytest.mark.skipif(
+    connections["default"].vendor != "sqlite", reason="the SQLite run of CI covers it"
+)
+def test_concurrent_appends_from_processes_on_a_sqlite_file(tmp_path: Any) -> None:
+    """4 writer processes, each with its own connection to one SQLite file (see the script)."""
+    script = Path(__file__).with_name("sqlite_data_lines.py")
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "lines.sqlite3")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome == {
+        "errors": [],
+        "ids": 6000,
+        "distinct": 6000,
+        "max": 6000,
+        "types": ["real"],  # FLOAT columns hold REAL values, not text
+    }

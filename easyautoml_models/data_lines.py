@@ -527,17 +527,47 @@ def _prepared_frame(model: type[DynamicModel], df: Any, alias: str) -> tuple[Any
     return frame[columns], columns
 
 
+def _arrow() -> Any:
+    """pyarrow's CSV module when installed (the ``dataframes`` extra), else None.
+
+    Its C++ CSV writer and reader are about ten times faster than pandas' for numbers, and
+    they tell NULL (unquoted empty) from an empty string (``""``) as PostgreSQL's CSV does.
+    """
+    try:
+        import pyarrow
+        import pyarrow.csv
+    except ImportError:
+        return None
+    return pyarrow
+
+
 class _CsvStream(io.RawIOBase):
     """A file object COPY reads from, writing the frame as CSV one chunk at a time.
 
-    PostgreSQL parses one chunk while the next is being formatted here.
+    PostgreSQL parses one chunk while the next is being formatted here. With pyarrow the
+    NULL marker is the unquoted empty field; with pandas alone it is ``\\N``.
     """
 
-    def __init__(self, frame: Any) -> None:
-        self._chunks = (
-            frame.iloc[start : start + _COPY_CHUNK_ROWS]
-            for start in range(0, len(frame), _COPY_CHUNK_ROWS)
-        )
+    def __init__(self, frame: Any, arrow: Any) -> None:
+        if arrow is not None:
+            table = arrow.Table.from_pandas(frame, preserve_index=False)
+            options = arrow.csv.WriteOptions(include_header=False)
+
+            def render(start: int) -> bytes:
+                sink = io.BytesIO()
+                arrow.csv.write_csv(table.slice(start, _COPY_CHUNK_ROWS), sink, options)
+                return sink.getvalue()
+
+        else:
+
+            def render(start: int) -> bytes:
+                chunk = frame.iloc[start : start + _COPY_CHUNK_ROWS]
+                text = chunk.to_csv(
+                    index=False, header=False, na_rep="\\N", date_format=_PANDAS_DATE_FORMAT
+                )
+                return bytes(text.encode())
+
+        self._chunks = (render(start) for start in range(0, len(frame), _COPY_CHUNK_ROWS))
         self._buffer = b""
 
     def readable(self) -> bool:
@@ -548,10 +578,7 @@ class _CsvStream(io.RawIOBase):
             chunk = next(self._chunks, None)
             if chunk is None:
                 break
-            text = chunk.to_csv(
-                index=False, header=False, na_rep="\\N", date_format="%Y-%m-%d %H:%M:%S.%f%z"
-            )
-            self._buffer += text.encode()
+            self._buffer += chunk
         if size < 0:
             data, self._buffer = self._buffer, b""
         else:
@@ -559,17 +586,22 @@ class _CsvStream(io.RawIOBase):
         return data
 
 
+_PANDAS_DATE_FORMAT = "%Y-%m-%d %H:%M:%S.%f%z"
+
+
 def _copy_postgresql(
     model: type[DynamicModel], frame: Any, columns: list[str], alias: str
 ) -> None:
     connection = connections[alias]
     qn = connection.ops.quote_name
+    arrow = _arrow()
+    null = "" if arrow is not None else "\\N"
     sql = (
         f"COPY {qn(model._meta.db_table)} ({', '.join(qn(c) for c in columns)}) "
-        "FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+        f"FROM STDIN WITH (FORMAT csv, NULL '{null}')"
     )
     with connection.cursor() as cursor:
-        cursor.cursor.copy_expert(sql, _CsvStream(frame), size=1 << 20)
+        cursor.cursor.copy_expert(sql, _CsvStream(frame, arrow), size=1 << 20)
 
 
 def _python_value(value: Any) -> Any:
@@ -730,6 +762,9 @@ def _typed_frame(frame: Any, types: dict[str, str]) -> Any:
             frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
         elif type_name == "DATE":
             frame[column] = pd.to_datetime(frame[column]).dt.date
+        elif type_name in _TEXT_TYPES:  # None for NULL, never NaN (pandas 3 infers "str")
+            values = frame[column].astype(object)
+            frame[column] = values.where(values.notna(), None)
     return frame
 
 
@@ -770,32 +805,63 @@ def read_lines(
     connection = connections[alias]
     sql, params = queryset.query.sql_with_params()
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            raw = cursor.cursor
-            query = raw.mogrify(sql, params).decode()
-            buffer = io.BytesIO()
-            raw.copy_expert(
-                f"COPY ({query}) TO STDOUT WITH (FORMAT csv, NULL '\\N')", buffer, size=1 << 20
-            )
-        buffer.seek(0)
-        text_columns = [
-            n for n in names if types[n] in ("LABEL", "LANGUAGE", "JSON", "IGNORE", "TIME")
-        ]
-        frame = pd.read_csv(
-            buffer,
-            header=None,
-            names=names,
-            na_values=["\\N"],
-            keep_default_na=False,
-            dtype=dict.fromkeys(text_columns, object),
-            true_values=["t"],
-            false_values=["f"],
-        )
-        for column in text_columns:
-            frame[column] = frame[column].where(frame[column].notna(), None)
+        frame = _copy_to_frame(connection, sql, params, names, types)
     else:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
         frame = pd.DataFrame.from_records(rows, columns=names)
     return _typed_frame(frame, types)
+
+
+_TEXT_TYPES = ("LABEL", "LANGUAGE", "JSON", "IGNORE", "TIME")
+
+
+def _copy_to_frame(
+    connection: Any, sql: str, params: Any, names: list[str], types: dict[str, str]
+) -> Any:
+    """PostgreSQL: ``COPY (<the SELECT>) TO STDOUT`` as CSV, parsed into a DataFrame.
+
+    The driver quotes the parameters into the statement (COPY takes none).
+    """
+    pd = _pandas()
+    arrow = _arrow()
+    null = "" if arrow is not None else "\\N"
+    with connection.cursor() as cursor:
+        raw = cursor.cursor
+        query = raw.mogrify(sql, params).decode()
+        buffer = io.BytesIO()
+        raw.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, NULL '{null}')", buffer)
+    buffer.seek(0)
+    text_columns = [n for n in names if types[n] in _TEXT_TYPES]
+    if arrow is not None and len(set(names)) == len(names):
+        column_types = {n: arrow.string() for n in text_columns}
+        column_types.update({n: arrow.float64() for n in names if types[n] == "FLOAT"})
+        column_types.update({n: arrow.bool_() for n in names if types[n] == "FLAG"})
+        table = arrow.csv.read_csv(
+            buffer,
+            read_options=arrow.csv.ReadOptions(column_names=names),
+            # A line of one NULL column is an empty line: it is still a line.
+            parse_options=arrow.csv.ParseOptions(ignore_empty_lines=False),
+            convert_options=arrow.csv.ConvertOptions(
+                column_types=column_types,
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+                true_values=["t"],
+                false_values=["f"],
+            ),
+        )
+        frame = table.to_pandas()
+    else:
+        frame = pd.read_csv(
+            buffer,
+            header=None,
+            names=names,
+            na_values=["\\N"],
+            keep_default_na=False,
+            skip_blank_lines=False,
+            dtype=dict.fromkeys(text_columns, object),
+            true_values=["t"],
+            false_values=["f"],
+        )
+    return frame

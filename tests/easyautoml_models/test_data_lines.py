@@ -218,3 +218,28 @@ def test_concurrent_appends_from_processes_on_a_sqlite_file(tmp_path: Any) -> No
         "max": 6000,
         "types": ["real"],  # FLOAT columns hold REAL values, not text
     }
+
+
+@pytest.mark.parametrize("with_pyarrow", [True, False])
+def test_null_and_empty_strings_round_trip(
+    machine: Machine, monkeypatch: pytest.MonkeyPatch, with_pyarrow: bool
+) -> None:
+    """NULL stays NULL and "" stays "", with pyarrow's CSV or pandas' alone."""
+    from easyautoml_models import data_lines
+
+    if not with_pyarrow:
+        monkeypatch.setattr(data_lines, "_arrow", lambda: None)
+    model = machine.get_machine_data_input_lines_model()
+    assert model is not None
+    frame = pd.DataFrame(
+        {"Species": ["", None, "a,b", 'say "hi"', "x"], "SepalLength": [1.5, np.nan, 0, -2, 3]}
+    )
+    model.append_dataframe(frame)
+    stored = list(model.objects.order_by("Line_ID").values_list("Species", flat=True))
+    assert stored == ["", None, "a,b", 'say "hi"', "x"]
+    read = machine.read_data_lines_from_db(input_columns=["Species"], sort_by="Line_ID")
+    assert list(read["Species"]) == ["", None, "a,b", 'say "hi"', "x"]
+    both = machine.read_data_lines_from_db(
+        input_columns=["Species", "SepalLength"], sort_by="Line_ID"
+    )
+    assert both["SepalLength"].isna().tolist() == [False, True, False, False, False]

@@ -438,21 +438,22 @@ class Work(models.Model):
             ValueError: ``update_fields`` names a queue-state field.
         """
         self._check_flags()
-        if not self._state.adding:
-            update_fields = kwargs.get("update_fields")
-            if update_fields is None:
-                self._apply_legacy_status_change()
-                kwargs["update_fields"] = [
-                    field.name
-                    for field in self._meta.concrete_fields
-                    if not field.primary_key and field.name not in QUEUE_FIELDS
-                ]
-            elif QUEUE_FIELDS & set(update_fields):
-                raise ValueError(
-                    f"{sorted(QUEUE_FIELDS & set(update_fields))} change only through the queue "
-                    "methods (claim_next, heartbeat, finish, fail, requeue, cancel)"
-                )
-        super().save(*args, **kwargs)
+        with transaction.atomic(using=kwargs.get("using") or self._db()):
+            if not self._state.adding:
+                update_fields = kwargs.get("update_fields")
+                if update_fields is None:
+                    self._apply_legacy_status_change()  # the flip and the save: both or neither
+                    kwargs["update_fields"] = [
+                        field.name
+                        for field in self._meta.concrete_fields
+                        if not field.primary_key and field.name not in QUEUE_FIELDS
+                    ]
+                elif QUEUE_FIELDS & set(update_fields):
+                    raise ValueError(
+                        f"{sorted(QUEUE_FIELDS & set(update_fields))} change only through the "
+                        "queue methods (claim_next, heartbeat, finish, fail, requeue, cancel)"
+                    )
+            super().save(*args, **kwargs)
         self._remember_status()
 
     @classmethod

@@ -115,7 +115,19 @@ def test_easyautoml_db_models_has_every_attribute_of_the_original() -> None:
     assert db.Logger is db.EasyAutoMLLogger
     assert db.connections is connections
     assert db.cursor is None
-    for name in ("all", "filter", "exclude", "get", "create", "count", "exists", "first", "last"):
+    for name in (
+        "all",
+        "filter",
+        "exclude",
+        "get",
+        "create",
+        "count",
+        "exists",
+        "first",
+        "last",
+        "latest",
+        "earliest",
+    ):
         assert hasattr(db.Machine.objects, name)
     assert db.Machine._meta.get_field("machine_name") is not None
     first, second = db.logger, db.logger

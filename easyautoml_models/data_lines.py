@@ -31,6 +31,7 @@ from __future__ import annotations
 import io
 import itertools
 import math
+import queue
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -521,7 +522,7 @@ def _prepared_frame(model: type[DynamicModel], df: Any, alias: str) -> tuple[Any
             if values.dt.tz is None and timezone.is_aware(timezone.now()):
                 values = values.dt.tz_localize(timezone.get_default_timezone())
             frame[column] = values
-        elif type_name == "FLOAT":
+        elif type_name == "FLOAT" and frame[column].dtype != "float64":
             frame[column] = pd.to_numeric(frame[column], errors="raise").astype("float64")
     columns = [str(c) for c in frame.columns]
     return frame[columns], columns
@@ -567,23 +568,66 @@ class _CsvStream(io.RawIOBase):
                 )
                 return bytes(text.encode())
 
-        self._chunks = (render(start) for start in range(0, len(frame), _COPY_CHUNK_ROWS))
+        # Chunks are rendered by a thread (pyarrow releases the GIL) while COPY sends the
+        # previous ones; at most a few chunks wait in the queue.
+        self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=3)
+        self._stop = threading.Event()
         self._buffer = b""
+        self._offset = 0
+        self._done = False
+        starts = range(0, len(frame), _COPY_CHUNK_ROWS)
+        self._thread = threading.Thread(
+            target=self._produce, args=(render, starts), name="csv-for-copy", daemon=True
+        )
+        self._thread.start()
+
+    def _put(self, item: bytes | BaseException | None) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self, render: Callable[[int], bytes], starts: range) -> None:
+        try:
+            for start in starts:
+                if not self._put(render(start)):
+                    return
+            self._put(None)
+        except BaseException as exc:
+            self._put(exc)
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buffer) < size:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                break
-            self._buffer += chunk
-        if size < 0:
-            data, self._buffer = self._buffer, b""
-        else:
-            data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
+        parts: list[bytes] = []
+        wanted = size if size >= 0 else None
+        while wanted is None or wanted > 0:
+            if self._offset >= len(self._buffer):
+                if self._done:
+                    break
+                item = self._queue.get()
+                if item is None:
+                    self._done = True
+                    break
+                if isinstance(item, BaseException):
+                    self._done = True
+                    raise item
+                self._buffer, self._offset = item, 0
+            end = len(self._buffer) if wanted is None else self._offset + wanted
+            piece = self._buffer[self._offset : end]
+            self._offset += len(piece)
+            parts.append(piece)
+            if wanted is not None:
+                wanted -= len(piece)
+        return b"".join(parts)
+
+    def close(self) -> None:
+        self._stop.set()
+        super().close()
 
 
 _PANDAS_DATE_FORMAT = "%Y-%m-%d %H:%M:%S.%f%z"
@@ -600,8 +644,13 @@ def _copy_postgresql(
         f"COPY {qn(model._meta.db_table)} ({', '.join(qn(c) for c in columns)}) "
         f"FROM STDIN WITH (FORMAT csv, NULL '{null}')"
     )
-    with connection.cursor() as cursor:
-        cursor.cursor.copy_expert(sql, _CsvStream(frame, arrow), size=1 << 20)
+    stream = _CsvStream(frame, arrow)
+    try:
+        # Django's wrapper turns the driver's errors into django.db's (DataError, ...).
+        with connection.cursor() as cursor, connection.wrap_database_errors:
+            cursor.cursor.copy_expert(sql, stream, size=1 << 20)
+    finally:
+        stream.close()
 
 
 def _python_value(value: Any) -> Any:
@@ -827,7 +876,7 @@ def _copy_to_frame(
     pd = _pandas()
     arrow = _arrow()
     null = "" if arrow is not None else "\\N"
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor, connection.wrap_database_errors:
         raw = cursor.cursor
         query = raw.mogrify(sql, params).decode()
         buffer = io.BytesIO()

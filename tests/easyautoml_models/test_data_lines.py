@@ -243,3 +243,27 @@ def test_null_and_empty_strings_round_trip(
         input_columns=["Species", "SepalLength"], sort_by="Line_ID"
     )
     assert both["SepalLength"].isna().tolist() == [False, True, False, False, False]
+
+
+def test_a_failed_append_writes_nothing(machine: Machine) -> None:
+    model = machine.get_machine_data_input_lines_model()
+    assert model is not None
+    ml_style.store_dataframe(machine, _frame(10), list(INPUTS), list(OUTPUTS))
+    with pytest.raises(ValueError):
+        model.append_dataframe(pd.DataFrame({"SepalLength": [1.0, "not a number"]}))
+    assert model.objects.count() == 10
+
+
+@pytest.mark.postgresql
+def test_an_error_in_the_middle_of_copy_writes_nothing(machine: Machine) -> None:
+    """numeric(20, 8) holds 12 integer digits: line 150,001 makes PostgreSQL abort the COPY."""
+    from django.db import DataError
+
+    model = machine.get_machine_data_input_lines_model()
+    assert model is not None
+    values = np.ones(200_000)
+    values[150_000] = 1e15
+    with pytest.raises(DataError, match="numeric field overflow"):
+        model.append_dataframe(pd.DataFrame({"SepalLength": values}))
+    assert model.objects.count() == 0
+    assert model.append_dataframe(pd.DataFrame({"SepalLength": [2.5]})) == 1

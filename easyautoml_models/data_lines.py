@@ -31,6 +31,7 @@ from __future__ import annotations
 import io
 import itertools
 import math
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -871,46 +872,90 @@ def _copy_to_frame(
 ) -> Any:
     """PostgreSQL: ``COPY (<the SELECT>) TO STDOUT`` as CSV, parsed into a DataFrame.
 
-    The driver quotes the parameters into the statement (COPY takes none).
+    The driver quotes the parameters into the statement (COPY takes none). The rows go through
+    a pipe to a parser thread, so parsing runs while PostgreSQL is still sending.
     """
     pd = _pandas()
-    arrow = _arrow()
-    null = "" if arrow is not None else "\\N"
-    with connection.cursor() as cursor, connection.wrap_database_errors:
-        raw = cursor.cursor
-        query = raw.mogrify(sql, params).decode()
-        buffer = io.BytesIO()
-        raw.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, NULL '{null}')", buffer)
-    buffer.seek(0)
+    arrow = _arrow() if len(set(names)) == len(names) else None
     text_columns = [n for n in names if types[n] in _TEXT_TYPES]
-    if arrow is not None and len(set(names)) == len(names):
+    if arrow is not None:
         column_types = {n: arrow.string() for n in text_columns}
         column_types.update({n: arrow.float64() for n in names if types[n] == "FLOAT"})
         column_types.update({n: arrow.bool_() for n in names if types[n] == "FLAG"})
-        table = arrow.csv.read_csv(
-            buffer,
-            read_options=arrow.csv.ReadOptions(column_names=names),
-            # A line of one NULL column is an empty line: it is still a line.
-            parse_options=arrow.csv.ParseOptions(ignore_empty_lines=False),
-            convert_options=arrow.csv.ConvertOptions(
-                column_types=column_types,
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=False,
+
+        def parse(stream: Any) -> Any:
+            first = stream.peek(1)[:1]
+            if not first:  # no line at all: pyarrow refuses an empty file
+                return pd.DataFrame({n: pd.Series(dtype=object) for n in names})
+            return arrow.csv.read_csv(
+                stream,
+                read_options=arrow.csv.ReadOptions(column_names=names),
+                # A line of one NULL column is an empty line: it is still a line.
+                parse_options=arrow.csv.ParseOptions(ignore_empty_lines=False),
+                convert_options=arrow.csv.ConvertOptions(
+                    column_types=column_types,
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=False,
+                    true_values=["t"],
+                    false_values=["f"],
+                ),
+            ).to_pandas()
+
+        null = ""
+    else:
+
+        def parse(stream: Any) -> Any:
+            if not stream.peek(1)[:1]:  # no line at all
+                return pd.DataFrame({n: pd.Series(dtype=object) for n in names})
+            return pd.read_csv(
+                stream,
+                header=None,
+                names=names,
+                na_values=["\\N"],
+                keep_default_na=False,
+                skip_blank_lines=False,
+                dtype=dict.fromkeys(text_columns, object),
                 true_values=["t"],
                 false_values=["f"],
-            ),
-        )
-        frame = table.to_pandas()
-    else:
-        frame = pd.read_csv(
-            buffer,
-            header=None,
-            names=names,
-            na_values=["\\N"],
-            keep_default_na=False,
-            skip_blank_lines=False,
-            dtype=dict.fromkeys(text_columns, object),
-            true_values=["t"],
-            false_values=["f"],
-        )
-    return frame
+            )
+
+        null = "\\N"
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        raw = cursor.cursor
+        query = raw.mogrify(sql, params).decode()
+        statement = f"COPY ({query}) TO STDOUT WITH (FORMAT csv, NULL '{null}')"
+        return _copy_out_through_parser(raw, statement, parse)
+
+
+def _copy_out_through_parser(raw: Any, statement: str, parse: Callable[[Any], Any]) -> Any:
+    """Run ``COPY ... TO STDOUT`` into a pipe whose other end ``parse`` reads in a thread."""
+    read_fd, write_fd = os.pipe()
+    reader = os.fdopen(read_fd, "rb")
+    writer = os.fdopen(write_fd, "wb", buffering=1 << 20)
+    outcome: dict[str, Any] = {}
+
+    def consume() -> None:
+        try:
+            outcome["frame"] = parse(reader)
+        except BaseException as exc:
+            outcome["error"] = exc
+        finally:
+            reader.close()  # a writer still writing gets BrokenPipeError
+
+    thread = threading.Thread(target=consume, name="copy-out-parser", daemon=True)
+    thread.start()
+    try:
+        try:
+            raw.copy_expert(statement, writer)
+        finally:
+            try:
+                writer.close()  # end of file for the parser
+            except BrokenPipeError:
+                pass
+    except BrokenPipeError:
+        pass  # the parser stopped first: its error is the one to report
+    finally:
+        thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["frame"]

@@ -267,3 +267,15 @@ def test_an_error_in_the_middle_of_copy_writes_nothing(machine: Machine) -> None
         model.append_dataframe(pd.DataFrame({"SepalLength": values}))
     assert model.objects.count() == 0
     assert model.append_dataframe(pd.DataFrame({"SepalLength": [2.5]})) == 1
+
+
+@pytest.mark.parametrize("with_pyarrow", [True, False])
+def test_reading_no_lines_gives_an_empty_frame_with_the_columns(
+    machine: Machine, monkeypatch: pytest.MonkeyPatch, with_pyarrow: bool
+) -> None:
+    from easyautoml_models import data_lines
+
+    if not with_pyarrow:
+        monkeypatch.setattr(data_lines, "_arrow", lambda: None)
+    read = machine.read_data_lines_from_db(where_clause_dict={"IsForLearning": True})
+    assert list(read.columns) == [*INPUTS, *OUTPUTS] and len(read) == 0

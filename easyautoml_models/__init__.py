@@ -79,6 +79,9 @@ _LAZY = {
     "WorkStateError": "easyautoml_models.exceptions",
     "DatabaseLogHandler": "easyautoml_models.log",
     "verify_balances": "easyautoml_models.ledger",
+    "EasyAutoMLDBModels": "easyautoml_models.EasyAutoMLDBModels",
+    "DynamicModel": "easyautoml_models.data_lines",
+    "JsonEncoderExtended": "easyautoml_models.encoders",
 }
 
 __all__ = [
@@ -92,6 +95,10 @@ __all__ = [
     "DatabaseLogHandler",
     "DatasetColumnDataType",
     "Debit",
+    "DynamicModel",
+    "EasyAutoMLDBModels",
+    "JsonEncoderExtended",
+    "MachineBilling",
     "DebitIXIOO",
     "EasyAutoMLLogger",
     "EncDecConfiguration",
@@ -119,6 +126,8 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     """Import a public name on first access (models need ``django.setup()`` first)."""
+    if name == "MachineBilling":
+        return None  # EasyAutoML-Core's package resolved this name to None; use Billing
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'easyautoml_models' has no attribute {name!r}")

@@ -5,9 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_delete, post_migrate
 
 __all__ = ["EasyAutoMLModelsConfig", "ensure_super_admin_team"]
+
+#: EasyAutoML-Core's ``models/apps.py`` names, resolved lazily (see ``__getattr__``).
+_ORIGINAL_NAMES = {
+    "ModelsConfig": "EasyAutoMLModelsConfig",
+    "create_easyautoml_admin_team": "ensure_super_admin_team",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """EasyAutoML-Core's names. Lazy, so Django still finds exactly one AppConfig here."""
+    if name in _ORIGINAL_NAMES:
+        return globals()[_ORIGINAL_NAMES[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def ensure_super_admin_team(sender: AppConfig, using: str = "default", **kwargs: Any) -> None:
@@ -63,3 +76,15 @@ class EasyAutoMLModelsConfig(AppConfig):
         post_migrate.connect(
             ensure_super_admin_team, sender=self, dispatch_uid="easyautoml_models_admin_team"
         )
+        post_delete.connect(
+            _forget_data_models,
+            sender="easyautoml_models.Machine",
+            dispatch_uid="easyautoml_models_forget_data_models",
+        )
+
+
+def _forget_data_models(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A deleted machine's data-table classes leave the cache (its tables stay)."""
+    from easyautoml_models.data_lines import forget_models
+
+    forget_models(instance.pk)

@@ -8,6 +8,10 @@ id                         problem
 ``easyautoml_models.E002``  ``EASYAUTOML_WORK_LEASE_TIMEOUT`` is not a positive number
 ``easyautoml_models.E003``  ``EASYAUTOML_WORK_MAX_ATTEMPTS`` is not an integer >= 1
 ``easyautoml_models.E004``  a ``SizedBinaryField`` has a ``size_class`` other than 1-4
+``easyautoml_models.E005``  ``EASYAUTOML_COLUMN_TYPE_ENUM`` cannot be imported or is not an
+                            ``Enum`` class
+``easyautoml_models.E006``  the class ``EASYAUTOML_COLUMN_TYPE_ENUM`` names does not have
+                            ``DatasetColumnDataType``'s member names, in its order
 ``easyautoml_models.W001``  ``EASYAUTOML_SUPER_ADMIN_TEAM_MEMBERS`` is not a list of e-mails
 =========================  ==================================================================
 """
@@ -23,7 +27,7 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from easyautoml_models.conf import app_settings
 
-__all__ = ["check_settings"]
+__all__ = ["check_column_type_enum", "check_settings"]
 
 
 @register(Tags.compatibility)
@@ -80,3 +84,41 @@ def check_settings(
             )
         )
     return messages
+
+
+@register(Tags.compatibility)
+def check_column_type_enum(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> Sequence[CheckMessage]:
+    """Check that ``EASYAUTOML_COLUMN_TYPE_ENUM`` names an Enum with the expected members."""
+    if app_configs is not None and not any(c.label == "easyautoml_models" for c in app_configs):
+        return []
+    from easyautoml_models.enums import DatasetColumnDataType, column_type_enum
+
+    path = app_settings.COLUMN_TYPE_ENUM
+    if not path:
+        return []
+    try:
+        cls = column_type_enum()
+    except (ImportError, TypeError) as exc:
+        return [
+            Error(
+                f"EASYAUTOML_COLUMN_TYPE_ENUM {path!r} is not an importable Enum class: {exc}",
+                hint="Give the dotted path of the class, e.g. "
+                "'SharedConstants.DatasetColumnDataType', or remove the setting.",
+                id="easyautoml_models.E005",
+            )
+        ]
+    expected = list(DatasetColumnDataType.__members__)
+    got = list(cls.__members__)
+    if got != expected:
+        return [
+            Error(
+                f"EASYAUTOML_COLUMN_TYPE_ENUM {path!r} has members {got}, expected {expected}.",
+                hint="Stored column types are read by member name and iterated in member order: "
+                "the class needs exactly these names, in this order.",
+                obj=cls,
+                id="easyautoml_models.E006",
+            )
+        ]
+    return []

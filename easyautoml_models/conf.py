@@ -42,6 +42,10 @@ DEFAULTS: dict[str, Any] = {
     "TEAM_INVITE_URL": "https://easyautoml.com/team/join/{token}",
     # Database alias the logging handler writes to.
     "LOGGER_DATABASE": "default",
+    # Lowest level EasyAutoMLLogger().debug/info/... calls store in the log table.
+    "LOGGER_DATABASE_LEVEL": "WARNING",
+    # Dotted path of the Enum class column types load into (None: easyautoml_models.enums').
+    "COLUMN_TYPE_ENUM": None,
 }
 
 

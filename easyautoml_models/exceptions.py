@@ -5,12 +5,16 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ValidationError
+
 __all__ = [
     "IdempotencyKeyReused",
     "InsufficientFunds",
     "InvalidAmount",
+    "InvalidValue",
     "LedgerEntryImmutable",
     "LedgerFieldProtected",
+    "RawSQLRefused",
     "WorkStateError",
 ]
 
@@ -68,3 +72,15 @@ class IdempotencyKeyReused(ValueError):
 
 class WorkStateError(Exception):
     """A work-queue transition was asked for from a status that does not allow it."""
+
+
+class InvalidValue(ValidationError, ValueError):
+    """A value a model refuses (a reserved machine name, Work flags that do not add up).
+
+    A :class:`django.core.exceptions.ValidationError` for forms and ``full_clean()``, and a
+    ``ValueError`` for code written against EasyAutoML-Core, which raised ``ValueError`` here.
+    """
+
+
+class RawSQLRefused(ValueError):
+    """A raw SQL fragment was passed where a dict, a ``Q`` or a list of ids is expected."""

@@ -124,7 +124,7 @@ class OperationAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="type")
     def operation_type(self, obj: Operation) -> str:
-        return operation_type_label(obj.get_type)
+        return operation_type_label(obj.type_flag)
 
     @admin.display(description="machine", ordering="machine__machine_name")
     def machine_link(self, obj: Operation) -> SafeString | str:
@@ -182,7 +182,7 @@ class LedgerEntryAdmin(ReadOnlyModelAdmin):
         operation = getattr(obj, self.operation_link, None)
         if operation is None:
             return "-"
-        return admin_link(operation, operation_type_label(operation.get_type))
+        return admin_link(operation, operation_type_label(operation.type_flag))
 
 
 @admin.register(Credit)

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OPERATION_TYPES",
+    "OPERATION_TYPE_LABELS",
     "Billing",
     "Credit",
     "CreditIXIOO",
@@ -396,7 +397,7 @@ class CreditIXIOOManager(LedgerManager):
             entry.save(using=using)
             return {"credit_ixioo": entry}
 
-        return Operation.objects.using(using)._record(
+        operation = Operation.objects.using(using)._record(
             charge,
             idempotency_key=idempotency_key,
             amount=amount,
@@ -404,6 +405,11 @@ class CreditIXIOOManager(LedgerManager):
             operation_user=user,
             machine_owner=user,
         )
+        # EasyAutoML-Core set last_billing_time on the caller's object: give it the stored stamp.
+        user.last_billing_time = (
+            type(user)._base_manager.using(using).values_list("last_billing_time", flat=True)
+        ).get(pk=user.pk)
+        return operation
 
 
 class DebitIXIOOManager(LedgerManager):
@@ -641,6 +647,21 @@ OPERATION_TYPES = [
 ]
 
 
+#: ``Operation.get_type``'s display strings, in EasyAutoML-Core's check order (pay-bill before
+#: credit-from-user; exactly one flag is true anyway).
+OPERATION_TYPE_LABELS = [
+    ("is_training_operation", "Training"),
+    ("is_solving_operation", "Solving"),
+    ("is_solving_with_api_operation", "Solving API"),
+    ("is_solving_with_api_market_operation", "Solving API Market"),
+    ("is_buy_data_source_operation", "Buy data source"),
+    ("is_machine_copy_operation", "Machine copy"),
+    ("is_machine_copy_update_operation", "Machine copy update"),
+    ("is_pay_a_bill_operation", "Pay bill"),
+    ("is_credit_from_user_operation", "Credit from user"),
+]
+
+
 class OperationQuerySet(models.QuerySet):
     """Queries over operations."""
 
@@ -733,8 +754,8 @@ def _replayed(
             f"{now!r}); use a new key for a new charge"
         )
 
-    if existing.get_type != wanted_type:
-        refuse("a", _label(existing.get_type), _label(wanted_type))
+    if existing.type_flag != wanted_type:
+        refuse("a", _label(existing.type_flag), _label(wanted_type))
     for name in _REPLAYED_FIELDS:
         if name not in fields:
             continue
@@ -781,6 +802,8 @@ class MachineOperationsManager(models.Manager.from_queryset(OperationQuerySet)):
 
         The price is :meth:`training_price`; the payer is ``operation_user`` or else the
         machine's owner. A zero price records the Operation without a debit.
+        ``count_of_training_epoch`` defaults to the machine's ``training_training_epoch_count``,
+        as in EasyAutoML-Core.
 
         Raises:
             InsufficientFunds: the payer has fewer tokens than the price (nothing recorded).
@@ -808,7 +831,11 @@ class MachineOperationsManager(models.Manager.from_queryset(OperationQuerySet)):
             operation_user=payer,
             is_training_operation=True,
             count_of_lines=count_of_lines,
-            count_of_training_epoch=count_of_training_epoch,
+            count_of_training_epoch=(
+                machine.training_training_epoch_count
+                if count_of_training_epoch is None
+                else count_of_training_epoch
+            ),
         )
 
 
@@ -905,8 +932,16 @@ class Operation(models.Model):
         super().save(*args, **kwargs)
 
     @property
-    def get_type(self) -> str | None:
-        """The first true ``is_*_operation`` flag (see :data:`OPERATION_TYPES`), or None."""
+    def get_type(self) -> str:
+        """The display string of the type (``"Training"``, ``"Pay bill"``, ...), or ``""``.
+
+        See :data:`OPERATION_TYPE_LABELS`; :attr:`type_flag` gives the flag's name.
+        """
+        return next((label for flag, label in OPERATION_TYPE_LABELS if getattr(self, flag)), "")
+
+    @property
+    def type_flag(self) -> str | None:
+        """The true ``is_*_operation`` flag (see :data:`OPERATION_TYPES`), or None."""
         return next((flag for flag in OPERATION_TYPES if getattr(self, flag)), None)
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:

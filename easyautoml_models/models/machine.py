@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
 from easyautoml_models.enums import to_column_types
+from easyautoml_models.exceptions import InvalidValue
 from easyautoml_models.models._common import D, J
 from easyautoml_models.models.nn import EncDecConfiguration, NNModel
 
+if TYPE_CHECKING:
+    import pandas
+
+    from easyautoml_models.data_lines import DynamicModel
+
 __all__ = ["COLUMN_TYPE_FIELDS", "LOSS_FUNCTIONS", "OPTIMIZERS", "Machine"]
 
-#: Choices of ``Machine.parameter_nn_loss``.
-LOSS_FUNCTIONS = ["mse", "mae", "binary_crossentropy"]
-#: Choices of ``Machine.parameter_nn_optimizer``.
-OPTIMIZERS = ["adam", "sgd", "rmsprop"]
+_log = logging.getLogger(__name__)
+
+#: Choices of ``Machine.parameter_nn_loss``: Keras loss names, as EasyAutoML-Core's
+#: ``ML/NNConfiguration.py`` stores them (``SharedConstants.NNCONFIGURATION_LOSS_FUNCTION``).
+LOSS_FUNCTIONS = ["mean_absolute_error", "mean_squared_error", "binary_crossentropy"]
+#: Choices of ``Machine.parameter_nn_optimizer``
+#: (``SharedConstants.NNCONFIGURATION_ALL_POSSIBLE_OPTIMIZER_FUNCTION``).
+OPTIMIZERS = ["Adam", "SGD", "RMSprop", "Adadelta"]
 #: JSON fields mapping column names to ``DatasetColumnDataType`` members (loaded as enums).
 COLUMN_TYPE_FIELDS = ("dfr_columns_type_user_df", "mdc_columns_data_type")
 
@@ -181,18 +192,48 @@ class Machine(models.Model):
             ),
         ]
 
+    def __init__(
+        self,
+        *args: Any,
+        file_path: str | bytes | os.PathLike[Any] | int | None = None,
+        load_by_column_type: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        """Django's ``__init__``, plus EasyAutoML-Core's two keywords.
+
+        Args:
+            file_path: kept as ``self.file_path`` (the dataset file the ML code reads); a value
+                that is not a path (str, bytes, ``os.PathLike``, file descriptor) is logged and
+                ignored.
+            load_by_column_type: turn the names in the column-type dicts into
+                :func:`~easyautoml_models.enums.column_type_enum` members (the default).
+        """
+        super().__init__(*args, **kwargs)
+        if file_path is not None and not isinstance(file_path, str | bytes | os.PathLike | int):
+            _log.warning("Machine(file_path=%r): not a path, ignored", file_path)
+            file_path = None
+        self.file_path = file_path
+        if load_by_column_type:
+            for name in COLUMN_TYPE_FIELDS:
+                if name in self.__dict__:
+                    self.__dict__[name] = to_column_types(self.__dict__[name])
+
     def __str__(self) -> str:
         return f"{self.machine_name} ({self.pk})"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         """Validate the name, save the NN model and EncDec children first, then the machine.
 
-        Nothing is mutated and restored: enums are written by name by the JSON encoder.
+        Nothing is mutated and restored: enums are written by name by the JSON encoder. A falsy
+        ``mdc_columns_data_type`` (None) is stored as ``{}``, as EasyAutoML-Core did.
 
         Raises:
-            ValidationError: empty name, or a ``__name__``-style name for a non-superuser owner.
+            InvalidValue: (a ``ValidationError`` and a ``ValueError``) empty name, or a
+                ``__name__``-style name for a non-superuser owner.
         """
         self._validate_name()
+        if not self.mdc_columns_data_type:
+            self.mdc_columns_data_type = {}
         db = kwargs.get("using") or self._state.db or "default"
         with transaction.atomic(using=db):
             children: list[models.Model | None] = [
@@ -210,15 +251,6 @@ class Machine(models.Model):
             while self._orphans:
                 self._orphans.pop().delete(using=db)
 
-    @classmethod
-    def from_db(cls, db: str | None, field_names: Any, values: Any) -> Machine:
-        """Load the column-type dicts as ``DatasetColumnDataType`` members."""
-        instance = super().from_db(db, field_names, values)
-        for name in COLUMN_TYPE_FIELDS:
-            if name in instance.__dict__:
-                instance.__dict__[name] = to_column_types(instance.__dict__[name])
-        return instance
-
     def clean(self) -> None:
         super().clean()
         self._validate_name()
@@ -226,11 +258,11 @@ class Machine(models.Model):
     def _validate_name(self) -> None:
         name = (self.machine_name or "").strip()
         if not name:
-            raise ValidationError({"machine_name": "a machine needs a non-empty name"})
+            raise InvalidValue({"machine_name": "a machine needs a non-empty name"})
         if _DUNDER_NAME.match(name):
             owner = self.machine_owner_user if self.machine_owner_user_id else None
             if owner is None or not owner.is_superuser:
-                raise ValidationError(
+                raise InvalidValue(
                     {
                         "machine_name": f"the name {name!r} (__name__ style) is reserved for "
                         "machines owned by a superuser"
@@ -303,3 +335,143 @@ class Machine(models.Model):
             if wanted and value:
                 names.extend(value if isinstance(value, list) else list(value))
         return names
+
+    # EasyAutoML-Core helpers ---------------------------------------------------------------
+
+    def update_field_directly_by_sql(self, field_name: str) -> None:
+        """Write this object's current value of one field, and nothing else, to the database.
+
+        EasyAutoML-Core's ``ML/EncDec.py`` calls it to store a flag or an error dict without a
+        full ``save()``. EasyAutoML-Core pasted the value into an ``UPDATE`` string; this is
+        ``Machine.objects.filter(pk=...).update(field=value)``: the field's own conversion, a
+        parameter, the right column name (also for foreign keys).
+
+        Raises:
+            ValueError: ``field_name`` is not a concrete field of Machine (EasyAutoML-Core:
+                ``AssertionError``), or the machine is not saved yet.
+        """
+        field = next((f for f in self._meta.concrete_fields if f.name == field_name), None)
+        if field is None or field.primary_key:
+            raise ValueError(f"Machine has no field {field_name!r} that can be updated")
+        if self.pk is None:
+            raise ValueError("update_field_directly_by_sql() needs a saved machine")
+        db = self._state.db or "default"
+        value = getattr(self, field.attname)
+        type(self)._base_manager.using(db).filter(pk=self.pk).update(**{field.attname: value})
+
+    @staticmethod
+    def get_machine_data_input_lines_list_predefined_columns() -> list[str]:
+        """The columns every input data table has besides the dataset's: ``Line_ID`` and flags."""
+        from easyautoml_models.data_lines import INPUT_PREDEFINED_COLUMNS
+
+        return list(INPUT_PREDEFINED_COLUMNS)
+
+    @staticmethod
+    def get_machine_data_output_lines_list_predefined_columns() -> list[str]:
+        """The columns every output data table has besides the dataset's: ``Line_ID``."""
+        from easyautoml_models.data_lines import OUTPUT_PREDEFINED_COLUMNS
+
+        return list(OUTPUT_PREDEFINED_COLUMNS)
+
+    def get_machine_data_input_lines_list_columns(
+        self, include_predefined: bool = False
+    ) -> list[str]:
+        """Input column names (truthy keys of ``mdc_columns_name_input_user_df``)."""
+        names = _truthy_keys(self.mdc_columns_name_input_user_df)
+        if include_predefined:
+            return self.get_machine_data_input_lines_list_predefined_columns() + names
+        return names
+
+    def get_machine_data_output_lines_list_columns(
+        self, include_predefined: bool = False
+    ) -> list[str]:
+        """Output column names (truthy keys of ``mdc_columns_name_output_user_df``)."""
+        names = _truthy_keys(self.mdc_columns_name_output_user_df)
+        if include_predefined:
+            return self.get_machine_data_output_lines_list_predefined_columns() + names
+        return names
+
+    def get_pre_encoded_list_input_column(self) -> list[str]:
+        """Pre-encoded input columns (truthy keys of ``mdc_columns_name_input``)."""
+        return _truthy_keys(self.mdc_columns_name_input)
+
+    def get_pre_encoded_list_output_column(self) -> list[str]:
+        """Pre-encoded output columns (truthy keys of ``mdc_columns_name_output``)."""
+        return _truthy_keys(self.mdc_columns_name_output)
+
+    @property
+    def get_user_df_list_names_input_column(self) -> list[str]:
+        """The user dataset's input column names."""
+        return self.get_machine_data_input_lines_list_columns()
+
+    @property
+    def get_user_df_list_names_output_column(self) -> list[str]:
+        """The user dataset's output column names."""
+        return self.get_machine_data_output_lines_list_columns()
+
+    @property
+    def get_user_df_list_all_column(self) -> list[str]:
+        """Input then output column names of the user dataset."""
+        return (
+            self.get_machine_data_input_lines_list_columns()
+            + self.get_machine_data_output_lines_list_columns()
+        )
+
+    def get_machine_info_by_field_name_and_column_name(
+        self, field_name: str, column_name: str
+    ) -> Any:
+        """``getattr(machine, field_name)[column_name]``, or None when absent.
+
+        A ``"=>LEN;"`` prefix on ``field_name`` returns the length of the value instead.
+        """
+        want_len = field_name.startswith("=>LEN;")
+        values = getattr(self, field_name.removeprefix("=>LEN;"), None)
+        value = values.get(column_name) if isinstance(values, dict) else None
+        if want_len:
+            return None if value is None else len(value)
+        return value
+
+    # Per-machine data tables ---------------------------------------------------------------
+
+    def get_machine_data_input_lines_model(self) -> type[DynamicModel] | None:
+        """The model class of table ``Machine_<id>_DataInputLines`` (see
+        :mod:`easyautoml_models.data_lines`); None for an unsaved machine."""
+        from easyautoml_models.data_lines import input_lines_model
+
+        return input_lines_model(self) if self.pk is not None else None
+
+    def get_machine_data_output_lines_model(self) -> type[DynamicModel] | None:
+        """The model class of table ``Machine_<id>_DataOutputLines``; None when unsaved."""
+        from easyautoml_models.data_lines import output_lines_model
+
+        return output_lines_model(self) if self.pk is not None else None
+
+    def read_data_lines_from_db(
+        self,
+        input_columns: list[str] | None = None,
+        output_columns: list[str] | None = None,
+        where_clause_dict: Any = None,
+        sort_by: str | None = None,
+        rows_count_limit: int | None = None,
+        is_random: bool = False,
+    ) -> pandas.DataFrame:
+        """Data lines as a DataFrame: :func:`easyautoml_models.data_lines.read_lines`."""
+        from easyautoml_models.data_lines import read_lines
+
+        return read_lines(
+            self,
+            input_columns=input_columns,
+            output_columns=output_columns,
+            where=where_clause_dict,
+            sort_by=sort_by,
+            rows_count_limit=rows_count_limit,
+            is_random=is_random,
+        )
+
+
+def _truthy_keys(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [str(key) for key, flag in value.items() if flag]
+    if isinstance(value, list | tuple):
+        return [str(key) for key in value]
+    return []

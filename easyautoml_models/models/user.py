@@ -261,13 +261,16 @@ class User(ProtectedFieldsMixin, AbstractBaseUser, PermissionsMixin):
 
     @property
     def full_name(self) -> str:
-        """First and last name, or the e-mail address when both are empty."""
+        """First and last name separated by a space; ``""`` when both are empty."""
         return self.get_full_name()
 
     def get_full_name(self) -> str:
-        """First and last name separated by a space, or the e-mail address if both are empty."""
-        name = " ".join(part for part in (self.first_name, self.last_name) if part)
-        return name or (self.email or "")
+        """First and last name separated by a space; ``""`` when both are empty.
+
+        EasyAutoML-Core's ``models/user.py`` returns ``""`` without names (callers test it for
+        truth); use :meth:`get_short_name` or ``str(user)`` for a label that is never empty.
+        """
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
 
     def get_short_name(self) -> str:
         """The first name, or the e-mail address."""

@@ -28,13 +28,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import connections, models, router, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from easyautoml_models.conf import app_settings
-from easyautoml_models.exceptions import WorkStateError
+from easyautoml_models.exceptions import InvalidValue, WorkStateError
 from easyautoml_models.models._common import D, ProtectedFieldsMixin, exactly_one_true
 from easyautoml_models.models.infrastructure import Server
 
@@ -431,31 +430,112 @@ class Work(ProtectedFieldsMixin, models.Model):
         and finish times, attempts) is left as stored: it changes only through the transitions,
         so saving a stale copy (an edit form, say) cannot undo a claim made meanwhile.
 
+        EasyAutoML-Core's code moves an item by setting its status flags and calling ``save()``.
+        When the caller changed the status flags since the item was loaded (or last saved),
+        that change goes through the matching transition, with its checks: waiting ->
+        processing (a claim by ``self.server``), processing -> finished / error
+        (:meth:`finish` / :meth:`fail`), error or stale -> waiting (:meth:`requeue`),
+        waiting -> cancelled (:meth:`cancel`).
+
         Raises:
-            ValidationError: not exactly one mode or not exactly one status flag is True.
+            InvalidValue: (a ``ValidationError`` and a ``ValueError``) not exactly one mode or
+                not exactly one status flag is True.
+            WorkStateError: the flags ask for a change the queue does not allow from the stored
+                status (nothing is written).
             ValueError: ``update_fields`` names a queue-state field.
         """
         self._check_flags()
-        if not self._state.adding:
-            update_fields = kwargs.get("update_fields")
-            if update_fields is None:
-                kwargs["update_fields"] = [
-                    field.name
-                    for field in self._meta.concrete_fields
-                    if not field.primary_key and field.name not in QUEUE_FIELDS
-                ]
-            else:
-                # update_or_create() names every field with a pre_save: skip unchanged ones.
-                keep, changed = self._split_update_fields(update_fields)
-                if changed:
-                    raise ValueError(
-                        f"{changed} change only through the queue methods (claim_next, "
-                        "heartbeat, finish, fail, requeue, cancel)"
-                    )
-                if not keep:
-                    return
-                kwargs["update_fields"] = keep
-        super().save(*args, **kwargs)
+        with transaction.atomic(using=kwargs.get("using") or self._db()):
+            if not self._state.adding:
+                update_fields = kwargs.get("update_fields")
+                if update_fields is None:
+                    self._apply_legacy_status_change()  # the flip and the save: both or neither
+                    kwargs["update_fields"] = [
+                        field.name
+                        for field in self._meta.concrete_fields
+                        if not field.primary_key and field.name not in QUEUE_FIELDS
+                    ]
+                else:
+                    # update_or_create() names every field with a pre_save: skip unchanged ones.
+                    keep, changed = self._split_update_fields(update_fields)
+                    if changed:
+                        raise ValueError(
+                            f"{changed} change only through the queue methods (claim_next, "
+                            "heartbeat, finish, fail, requeue, cancel)"
+                        )
+                    if not keep:
+                        return
+                    kwargs["update_fields"] = keep
+            super().save(*args, **kwargs)
+        self._remember_status()
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Any, values: Any) -> Work:
+        instance = super().from_db(db, field_names, values)
+        instance._remember_status()
+        return instance
+
+    def _flag_status(self) -> str:
+        return next((name for name, flag in STATUS_FLAGS.items() if getattr(self, flag)), "")
+
+    def _remember_status(self) -> None:
+        """Note the status flags as loaded or saved: a later change of them is a legacy flip."""
+        if all(flag in self.__dict__ for flag in STATUS_FLAGS.values()):
+            self.__dict__["_loaded_status"] = self._flag_status()
+
+    def _apply_legacy_status_change(self) -> None:
+        """Run the transition the caller's change of the status flags asks for (see :meth:`save`).
+
+        Flags as they were loaded (a stale copy) are not a request: they are left as stored.
+        """
+        wanted = self._flag_status()
+        if wanted == self.__dict__.get("_loaded_status", wanted):
+            return
+        stored = (
+            type(self)
+            ._base_manager.using(self._db())
+            .filter(pk=self.pk)
+            .values(*STATUS_FLAGS.values())
+            .first()
+        )
+        if stored is None:
+            return  # not stored (deleted meanwhile): Django's save decides
+        current = next((name for name, flag in STATUS_FLAGS.items() if stored[flag]), "")
+        if current == wanted:
+            return
+        if (current, wanted) == (WorkStatus.WAITING, WorkStatus.PROCESSING):
+            now = timezone.now()
+            name = self.work_started_by_server_name or (
+                self.server.server_name if self.server is not None else ""
+            )
+            changes = {
+                **_status_changes(WorkStatus.PROCESSING),
+                "server": self.server,
+                "work_started_by_server_name": name[:45],
+                "work_started_at_date_time": now,
+                "work_heartbeat_date_time": now,
+                "work_finished_at_date_time": None,
+                "work_finished_duration_seconds": None,
+            }
+            self._transition("start", Q(is_work_status_wait_for_server_start=True), changes)
+        elif (current, wanted) == (WorkStatus.PROCESSING, WorkStatus.FINISHED):
+            self.finish(count_of_lines=self.work_finished_count_of_line_to_process)
+        elif (current, wanted) == (WorkStatus.PROCESSING, WorkStatus.ERROR):
+            error = self.text_error
+            message = error.get("message") if isinstance(error, dict) else None
+            self.fail(str(message or error or "error set by save()"))
+            if error:
+                self.text_error = error  # the caller's own error dict is what save() stores
+        elif wanted == WorkStatus.WAITING and current in (WorkStatus.ERROR, WorkStatus.PROCESSING):
+            self.requeue()
+        elif (current, wanted) == (WorkStatus.WAITING, WorkStatus.CANCELLED):
+            self.cancel()
+        else:
+            raise WorkStateError(
+                f"cannot move work {self.pk} from {current or 'no status'} to {wanted} by "
+                "setting its flags: the queue allows waiting->processing->finished/error, "
+                "error/stale->waiting and waiting->cancelled"
+            )
 
     @property
     def status(self) -> str:
@@ -492,7 +572,7 @@ class Work(ProtectedFieldsMixin, models.Model):
                 f"exactly one status flag must be True (got {statuses or 'none'})"
             )
         if errors:
-            raise ValidationError(errors)
+            raise InvalidValue(errors)
 
     def clean(self) -> None:
         super().clean()
@@ -505,6 +585,7 @@ class Work(ProtectedFieldsMixin, models.Model):
             if not hasattr(value, "resolve_expression"):
                 setattr(self, name, value)
         self.__dict__.pop("work_status", None)
+        self._remember_status()
 
     def _db(self) -> str:
         return self._state.db or router.db_for_write(type(self), instance=self)

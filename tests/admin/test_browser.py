@@ -172,6 +172,10 @@ def test_operation_list(page: Page, screenshots: Path) -> None:
     expect(rows).to_have_count(3)
 
 
+# SQLite's in-memory test database is shared-cache: a concurrent writer gets "database table is
+# locked" at once instead of waiting, so the losing requests answer 500 there (the money still
+# moves once). The concurrency claim is PostgreSQL's, as in test_balance_concurrency.py.
+@pytest.mark.postgresql
 def test_a_confirmation_posted_five_times_at_once_by_the_browser_credits_once(page: Page) -> None:
     customer = UserFactory.create(email="customer@example.com")
     log_in(page)
@@ -192,7 +196,10 @@ def test_a_confirmation_posted_five_times_at_once_by_the_browser_credits_once(pa
                     .then(response => response.text());
             };
             const pages = await Promise.all([send(), send(), send(), send(), send()]);
-            return pages.map(html => html.includes("already used") ? "refused" : "done");
+            return pages.map(html =>
+                html.includes("Credited 7") ? "done"
+                : html.includes("already used") ? "refused"
+                : html.slice(0, 300));
         }"""
     )
     assert sorted(statuses) == ["done", "refused", "refused", "refused", "refused"]

@@ -61,8 +61,14 @@ def test_status_filter(admin_client: Client, status: str) -> None:
 
 
 def test_mode_server_and_search_filters(admin_client: Client) -> None:
-    training = make_work("processing")
-    solving = make_work("waiting", is_work_training=False, is_work_solving=True)
+    # Machine names without digits: the id search must not also match a factory's "machine 12".
+    training = make_work("processing", machine=MachineFactory.create(machine_name="Fraud scorer"))
+    solving = make_work(
+        "waiting",
+        is_work_training=False,
+        is_work_solving=True,
+        machine=MachineFactory.create(machine_name="Demand forecast"),
+    )
     named = make_work("waiting", machine=MachineFactory.create(machine_name="Churn predictor"))
     assert listed_ids(admin_client.get(CHANGELIST, {"mode": "solving"})) == [solving.pk]
     assert listed_ids(

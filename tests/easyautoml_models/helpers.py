@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db import connection
 
 from easyautoml_models.models import User
+from easyautoml_models.models.logger import ROOT_LOGGER_NAME
 
 
 def raw_update(user: User, field: str, value: Any) -> None:
@@ -19,3 +21,9 @@ def raw_update(user: User, field: str, value: Any) -> None:
             f"UPDATE {qn(User._meta.db_table)} SET {qn(field)} = %s WHERE id = %s",
             [value, user.pk],
         )
+
+
+def flush_easyautoml_logger() -> None:
+    """Wait until ``EasyAutoMLLogger``'s queued records are stored (its handler is queued)."""
+    for handler in logging.getLogger(ROOT_LOGGER_NAME).handlers:
+        handler.flush()

@@ -265,7 +265,8 @@ def test_operation_needs_exactly_one_type(user: User) -> None:
     with pytest.raises(IntegrityError), transaction.atomic():
         Operation.objects.create(is_training_operation=True, is_solving_operation=True)
     operation = Operation.objects.create(is_credit_from_user_operation=True)
-    assert operation.get_type == "is_credit_from_user_operation"
+    assert operation.get_type == "Credit from user"
+    assert operation.type_flag == "is_credit_from_user_operation"
     with pytest.raises(LedgerEntryImmutable):
         Operation.objects.filter(pk=operation.pk).update(is_pay_a_bill_operation=True)
 

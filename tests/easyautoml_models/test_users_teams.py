@@ -52,8 +52,11 @@ def test_emails_collide_whatever_their_case() -> None:
     assert User.objects.count() == 1
 
 
-def test_full_name_falls_back_to_the_email() -> None:
-    assert User(email="x@example.com").get_full_name() == "x@example.com"
+def test_full_name_is_empty_without_names() -> None:
+    """EasyAutoML-Core's get_full_name() returns "" when there are no names (callers test it)."""
+    user = User(email="x@example.com")
+    assert user.get_full_name() == "" == user.full_name
+    assert User(email="x@example.com", last_name="Doe").get_full_name() == "Doe"
 
 
 def test_get_super_admin_finds_but_never_creates() -> None:

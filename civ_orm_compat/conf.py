@@ -23,8 +23,16 @@ setting                                   default      meaning
                                                        least this many rows is reported
 ``CIV_ORM_HIGH_COST``                     ``1000.0``   plan analysis: a root cost above this is
                                                        reported (the original's threshold)
-``CIV_ORM_TRANSACTION_IDLE_THREADS``      ``4``        idle pinned transaction threads kept per
-                                                       database alias for reuse
+``CIV_ORM_TRANSACTION_IDLE_THREADS``      ``4``        idle pinned transaction threads kept for
+                                                       reuse
+``CIV_ORM_TRANSACTION_MAX_THREADS``       ``10``       pinned transaction threads (so open
+                                                       transactions, so connections) at once;
+                                                       more blocks wait in a queue
+``CIV_ORM_TRANSACTION_TIMEOUT``           ``30.0``     seconds a block waits for a thread before
+                                                       ``TransactionError`` (None: no limit)
+``CIV_ORM_EXECUTE_RETURNS_STATUS``        ``False``    ``db.execute(sql, params)`` returns
+                                                       asyncpg's status string (``"UPDATE 3"``),
+                                                       as the original, not the row count
 ========================================  ===========  ==========================================
 """
 
@@ -51,6 +59,9 @@ DEFAULTS: dict[str, Any] = {
     "LARGE_TABLE_ROWS": 10_000,
     "HIGH_COST": 1000.0,
     "TRANSACTION_IDLE_THREADS": 4,
+    "TRANSACTION_MAX_THREADS": 10,
+    "TRANSACTION_TIMEOUT": 30.0,
+    "EXECUTE_RETURNS_STATUS": False,
 }
 
 

@@ -43,6 +43,7 @@ from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from civ_orm_compat._context import active_transaction_thread
+from civ_orm_compat._databases import STATS
 from civ_orm_compat.conf import civ_settings
 from civ_orm_compat.exceptions import NPlusOneDetected, NPlusOneWarning, TransactionError
 
@@ -466,8 +467,6 @@ def execute_wrapper(
 
 def install(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
     """``connection_created`` receiver: add the wrapper once per connection object."""
-    from civ_orm_compat.connection import db
-
-    db._connection_created(connection.alias)
+    STATS.connection_created(connection.alias)
     if execute_wrapper not in connection.execute_wrappers:
         connection.execute_wrappers.append(execute_wrapper)

@@ -35,8 +35,8 @@ from django.db.migrations.recorder import MigrationRecorder
 from django.db.migrations.state import ProjectState
 from django.db.migrations.writer import MigrationWriter
 
+from civ_orm_compat._async import run
 from civ_orm_compat.conf import civ_settings
-from civ_orm_compat.connection import run
 from civ_orm_compat.exceptions import MigrationError
 
 __all__ = ["AddColumn", "CreateTable", "DropTable", "Migration"]

@@ -24,8 +24,8 @@ from django.db.models.expressions import Col
 from django.db.models.lookups import Lookup
 from django.db.models.sql.where import WhereNode
 
+from civ_orm_compat._async import run
 from civ_orm_compat.conf import civ_settings
-from civ_orm_compat.connection import run
 from civ_orm_compat.instrumentation import (
     NPlusOneDetector,
     NPlusOneReport,

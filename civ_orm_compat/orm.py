@@ -26,7 +26,7 @@ from django.db import models
 from django.db.models.base import ModelBase as DjangoModelBase
 from django.db.models.fields.related_descriptors import ForwardManyToOneDescriptor
 
-from civ_orm_compat.connection import in_event_loop, run
+from civ_orm_compat._async import in_event_loop, run
 from civ_orm_compat.exceptions import RelationNotLoaded
 from civ_orm_compat.query import CivManager
 

@@ -26,8 +26,8 @@ from django.db import models
 from django.db.models import Avg, Count, Max, Min, Sum
 from django.db.models.query import RawQuerySet
 
+from civ_orm_compat._async import in_event_loop, run
 from civ_orm_compat.conf import civ_settings
-from civ_orm_compat.connection import in_event_loop, run
 
 if TYPE_CHECKING:
     from django.db.models.aggregates import Aggregate

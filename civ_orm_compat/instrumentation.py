@@ -44,6 +44,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from civ_orm_compat._context import active_transaction_thread
 from civ_orm_compat._databases import STATS
+from civ_orm_compat.caching import on_write_sql
 from civ_orm_compat.conf import civ_settings
 from civ_orm_compat.exceptions import NPlusOneDetected, NPlusOneWarning, TransactionError
 
@@ -445,7 +446,9 @@ def execute_wrapper(
     execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
 ) -> Any:
     """The execute wrapper installed on every connection (see the module docstring)."""
-    alias = context["connection"].alias
+    connection = context["connection"]
+    on_write_sql(connection, sql)
+    alias = connection.alias
     pinned = active_transaction_thread(alias)
     if pinned is not None and pinned != threading.get_ident():
         raise TransactionError(

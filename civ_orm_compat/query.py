@@ -111,9 +111,10 @@ class QueryBuilder(models.QuerySet[_M]):
     def cache(self, ttl: float) -> QueryBuilder[_M]:
         """Serve this query's awaited terminals from Django's cache for ``ttl`` seconds.
 
-        Entries are invalidated when a model the query reads is written through the ORM (save,
-        delete, bulk and queryset writes, many-to-many changes). Inside ``db.transaction()`` the
-        cache is bypassed (uncommitted data must not be shared).
+        Entries are invalidated when a model the query reads (joined and prefetched ones
+        included) is written by any statement Django runs: save, delete, queryset and bulk
+        writes, many-to-many changes, raw SQL on Django's cursors. Inside ``db.transaction()``
+        the cache is bypassed (uncommitted data must not be shared).
         """
         if isinstance(ttl, bool) or not isinstance(ttl, int | float) or ttl <= 0:
             raise ValueError(f"cache() takes a positive number of seconds, got {ttl!r}")
@@ -335,36 +336,16 @@ class QueryBuilder(models.QuerySet[_M]):
             self.update_or_create, defaults=defaults, create_defaults=create_defaults, **kwargs
         )
 
-    # -- writes: refuse a pending window and invalidate the query cache --------------------
+    # -- writes: refuse a pending window (the execute wrapper invalidates the query cache) ---
     def update(self, **kwargs: Any) -> int:
         """Django's ``update()``; refuses a pending ``limit``/``offset``."""
         self._refuse_window("update")
-        from civ_orm_compat.caching import invalidate
-
-        rows = super().update(**kwargs)
-        invalidate(self.model, self.db)
-        return rows
+        return super().update(**kwargs)
 
     def delete(self) -> tuple[int, dict[str, int]]:
         """Django's ``delete()``; refuses a pending ``limit``/``offset``."""
         self._refuse_window("delete")
         return super().delete()
-
-    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[_M]:
-        """Django's ``bulk_create()``, invalidating the query cache."""
-        from civ_orm_compat.caching import invalidate
-
-        created = super().bulk_create(objs, *args, **kwargs)
-        invalidate(self.model, self.db)
-        return created
-
-    def bulk_update(self, objs: Any, fields: Any, batch_size: int | None = None) -> int:
-        """Django's ``bulk_update()``, invalidating the query cache."""
-        from civ_orm_compat.caching import invalidate
-
-        rows = super().bulk_update(objs, fields, batch_size=batch_size)
-        invalidate(self.model, self.db)
-        return rows
 
 
 class CivRawQuerySet(RawQuerySet):

@@ -8,7 +8,7 @@ from typing import ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
 
-from civ_orm_compat import instrumentation
+from civ_orm_compat import _nplusone
 
 __all__ = ["in_event_loop", "run", "run_to_completion"]
 
@@ -37,12 +37,12 @@ async def run(fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
     ASGI). When an N+1 detection scope is active, the caller's line is recorded first so the
     report can name it (the SQL itself runs in the worker thread, far from the caller's frame).
     """
-    if instrumentation.nplusone_active():
-        token = instrumentation.CALL_SITE.set(instrumentation.user_call_site())
+    if _nplusone.nplusone_active():
+        token = _nplusone.CALL_SITE.set(_nplusone.user_call_site())
         try:
             return await sync_to_async(fn)(*args, **kwargs)
         finally:
-            instrumentation.CALL_SITE.reset(token)
+            _nplusone.CALL_SITE.reset(token)
     return await sync_to_async(fn)(*args, **kwargs)
 
 

@@ -14,7 +14,7 @@ class CivOrmCompatConfig(AppConfig):
         from django.db.backends.signals import connection_created
 
         from civ_orm_compat import checks  # noqa: F401  (registers the system checks)
-        from civ_orm_compat.instrumentation import install
+        from civ_orm_compat._wrapper import install
 
         # One execute wrapper per connection: transaction guard, metrics, N+1 detection and
         # query-cache invalidation on every write (see civ_orm_compat.caching).

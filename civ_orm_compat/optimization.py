@@ -8,7 +8,7 @@
   :func:`aexplain_plan` run EXPLAIN for a queryset and analyse it.
 * :func:`recommend_indexes` reads the compiled query's filters and orderings, drops what an
   existing index already covers (introspected), and returns ``models.Index`` objects.
-* :func:`detect_n_plus_one`: see :mod:`civ_orm_compat.instrumentation`.
+* :func:`detect_n_plus_one`: see :mod:`civ_orm_compat._nplusone`.
 """
 
 from __future__ import annotations
@@ -25,15 +25,9 @@ from django.db.models.lookups import Lookup
 from django.db.models.sql.where import WhereNode
 
 from civ_orm_compat._async import run
+from civ_orm_compat._metrics import QueryTracker, normalize_sql, query_tracker
+from civ_orm_compat._nplusone import NPlusOneDetector, NPlusOneReport, detect_n_plus_one
 from civ_orm_compat.conf import civ_settings
-from civ_orm_compat.instrumentation import (
-    NPlusOneDetector,
-    NPlusOneReport,
-    QueryTracker,
-    detect_n_plus_one,
-    normalize_sql,
-    query_tracker,
-)
 
 __all__ = [
     "IndexRecommendation",

@@ -11,30 +11,43 @@ takes a Django model. What the compat layer adds:
   ``await obj.fetch("relation")``;
 * touching a foreign key that was not loaded, in async code, raises ``RelationNotLoaded``
   naming the ``select_related`` to add;
-* legacy attributes of the original: ``Model._table_name`` and ``Model._fields``.
+* the original's class-level API: ``await Model.all()``, ``await Model.filter(**kw)`` (both
+  awaitable querysets, so Django lookups work too) and ``Model.query()`` (the table-level
+  ``QueryBuilder``);
+* legacy attributes of the original: ``_table_name`` and ``_fields``, on the class and on
+  instances, and ``_get_primary_key_field()``;
+* subclasses that define ``__init__(self, **kwargs)`` (the original's ``auth.User`` does) load
+  from the database: rows are passed to them as keywords, never positionally.
 
 The field classes keep Django's signatures, with the original's defaults: ``CharField`` has
-``max_length=255``, ``ForeignKey`` has ``on_delete=CASCADE`` (a string such as ``"SET_NULL"`` is
-accepted). They deconstruct to Django's own classes, so migrations do not import this package.
+``max_length=255`` (and takes it positionally, ``CharField(50)``), ``SlugField`` too,
+``ForeignKey`` has ``on_delete=CASCADE`` (a string such as ``"SET_NULL"`` is accepted). They
+deconstruct to Django's own classes, so migrations do not import this package. ``Field(type)``
+is the original's raw column (``Field("NUMERIC(10, 2)")``); ``isinstance(x, Field)`` is true for
+every Django field, as every original field subclassed ``Field``.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 from django.db import models
+from django.db.models import NOT_PROVIDED
 from django.db.models.base import ModelBase as DjangoModelBase
 from django.db.models.fields.related_descriptors import ForwardManyToOneDescriptor
 
 from civ_orm_compat._async import in_event_loop, run
+from civ_orm_compat.conf import civ_settings
 from civ_orm_compat.exceptions import RelationNotLoaded
-from civ_orm_compat.query import CivManager
+from civ_orm_compat.query import CivManager, QueryBuilder, TableQueryBuilder
 
 __all__ = [
     "BooleanField",
     "CharField",
     "DateField",
     "DateTimeField",
+    "Field",
     "FloatField",
     "ForeignKey",
     "IntegerField",
@@ -42,10 +55,12 @@ __all__ = [
     "ManyToManyField",
     "Model",
     "ModelBase",
+    "SlugField",
     "TextField",
 ]
 
 _T = TypeVar("_T", bound="Model")
+_V = TypeVar("_V")
 
 #: ``on_delete`` given by name, as the original's ``on_delete="CASCADE"``.
 ON_DELETE = {
@@ -62,16 +77,83 @@ def _django_path(name: str) -> str:
     return f"django.db.models.{name}"
 
 
+class _AnyField(type):
+    """``isinstance(x, Field)`` holds for every Django field, as for every original field."""
+
+    def __instancecheck__(cls, instance: Any) -> bool:
+        return isinstance(instance, models.Field)
+
+
+class Field(models.Field, metaclass=_AnyField):
+    """The original's raw column: ``Field("NUMERIC(10, 2)", null=True)``.
+
+    Args:
+        field_type: the column type, as the original's ``field_type``; the DDL uses it as is.
+        null: the column accepts NULL.
+        default: the default value; None means *no default*, as in the original.
+        primary_key: the column is the primary key.
+        unique: the column is unique.
+    """
+
+    def __init__(
+        self,
+        field_type: str | None = None,
+        null: bool = False,
+        default: Any = None,
+        primary_key: bool = False,
+        unique: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if field_type is not None and not isinstance(field_type, str):
+            raise TypeError(f"Field() takes the column type as a string, got {field_type!r}")
+        self.field_type = field_type
+        super().__init__(
+            null=null,
+            default=NOT_PROVIDED if default is None else default,
+            primary_key=primary_key,
+            unique=unique,
+            **kwargs,
+        )
+
+    def db_type(self, connection: Any) -> str | None:
+        return self.field_type or "TEXT"
+
+    def deconstruct(self) -> Any:
+        name, path, args, kwargs = super().deconstruct()
+        if self.field_type is not None:
+            kwargs["field_type"] = self.field_type
+        return name, path, args, kwargs
+
+
+def _max_length(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    # The original's CharField(50): a positional int is the length (Django: verbose_name).
+    if args and isinstance(args[0], int) and not isinstance(args[0], bool):
+        kwargs.setdefault("max_length", args[0])
+        args = args[1:]
+    kwargs.setdefault("max_length", 255)
+    return args
+
+
 class CharField(models.CharField):
-    """A string with a maximum length (default 255, as the original)."""
+    """A string with a maximum length (default 255, as the original; ``CharField(50)`` works)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max_length", 255)
-        super().__init__(*args, **kwargs)
+        super().__init__(*_max_length(args, kwargs), **kwargs)
 
     def deconstruct(self) -> Any:
         name, _path, args, kwargs = super().deconstruct()
         return name, _django_path("CharField"), args, kwargs
+
+
+class SlugField(models.SlugField):
+    """A slug (letters, digits, ``-``, ``_``); 255 characters at most by default (the original)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*_max_length(args, kwargs), **kwargs)
+
+    def deconstruct(self) -> Any:
+        name, _path, args, kwargs = super().deconstruct()
+        return name, _django_path("SlugField"), args, kwargs
 
 
 # These need no change: Django's classes are the CIV ones.
@@ -192,16 +274,31 @@ class ModelBase(DjangoModelBase):
             options["indexes"] = [_index(model_name, entry) for entry in indexes]
         return type("Meta", meta.__bases__, options)
 
-    @property
-    def _table_name(cls) -> str:
-        """The original's name for ``_meta.db_table``."""
-        return str(cls._meta.db_table)  # type: ignore[attr-defined]
 
-    @property
-    def _fields(cls) -> dict[str, models.Field[Any, Any]]:
-        """The original's field map: name -> field, forward fields only (with the pk)."""
-        meta = cls._meta  # type: ignore[attr-defined]
-        return {f.name: f for f in (*meta.fields, *meta.many_to_many)}
+class _ClassAttribute(Generic[_V]):
+    """An attribute computed from the class, read the same on the class and on instances.
+
+    The original's ``_fields``/``_table_name`` were plain class attributes, so code reads them
+    as ``Model._fields`` and as ``self._fields``.
+    """
+
+    def __init__(self, compute: Callable[[Any], _V]) -> None:
+        self._compute = compute
+        self.__doc__ = compute.__doc__
+
+    def __get__(self, instance: Any, owner: type) -> _V:
+        return self._compute(owner)
+
+
+def _table_name(cls: Any) -> str:
+    """The original's name for ``_meta.db_table``."""
+    return str(cls._meta.db_table)
+
+
+def _fields(cls: Any) -> dict[str, models.Field[Any, Any]]:
+    """The original's field map: name -> field, forward fields only (with the pk)."""
+    meta = cls._meta
+    return {f.name: f for f in (*meta.fields, *meta.many_to_many)}
 
 
 class Model(models.Model, metaclass=ModelBase):
@@ -211,6 +308,13 @@ class Model(models.Model, metaclass=ModelBase):
 
     class Meta:
         abstract = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs and civ_settings.INIT_IGNORES_UNKNOWN:
+            # The original's Model(**row): keys that are not fields are dropped.
+            known = self._known_keywords()
+            kwargs = {k: v for k, v in kwargs.items() if k in known}
+        super().__init__(*args, **kwargs)
 
     # -- CRUD ------------------------------------------------------------------------------
     def save(self, *args: Any, **kwargs: Any) -> Any:
@@ -237,6 +341,61 @@ class Model(models.Model, metaclass=ModelBase):
     async def adelete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         """Async ``delete()``; returns Django's ``(count, per-model counts)``."""
         return await run(self.delete, *args, **kwargs)
+
+    @classmethod
+    def _known_keywords(cls) -> set[str]:
+        meta = cls._meta
+        names = {f.name for f in meta.get_fields()} | {f.attname for f in meta.concrete_fields}
+        names |= set(meta._property_names) | {"pk"}  # type: ignore[attr-defined]
+        return names
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Any, values: Any) -> Any:
+        """Build an instance from a row; keyword arguments when the class has its own ``__init__``.
+
+        Django calls ``cls(*values)``, which a subclass ``__init__(self, **kwargs)`` (the
+        original's style) cannot take. Such a class gets ``cls(**{attname: value})``; fields
+        the query deferred stay deferred.
+        """
+        if cls.__init__ is Model.__init__:
+            return super().from_db(db, field_names, values)
+        concrete = cls._meta.concrete_fields
+        if len(values) == len(concrete):
+            pairs = [(f.attname, v) for f, v in zip(concrete, values, strict=True)]
+        else:
+            pairs = list(zip(field_names, values, strict=True))
+        new = cls(**dict(pairs))
+        loaded = {name for name, _value in pairs}
+        for f in concrete:  # defaults filled in for deferred fields: defer them again
+            if f.attname not in loaded:
+                new.__dict__.pop(f.attname, None)
+        new._state.adding = False
+        new._state.db = db
+        return new
+
+    # -- the original's class-level API ----------------------------------------------------
+    @classmethod
+    def all(cls: type[_T]) -> QueryBuilder[_T]:
+        """Every row: ``await Model.all()`` gives a list (the original's classmethod)."""
+        return cls._default_manager.all()  # type: ignore[return-value]
+
+    @classmethod
+    def filter(cls: type[_T], *args: Any, **lookups: Any) -> QueryBuilder[_T]:
+        """``await Model.filter(active=True)``: a list; Django lookups (``age__gte``) work."""
+        return cls._default_manager.filter(*args, **lookups)  # type: ignore[return-value]
+
+    @classmethod
+    def query(cls) -> TableQueryBuilder:
+        """The original's table-level builder on this model's table (a new one per call)."""
+        return TableQueryBuilder(cls._table_name)
+
+    _fields = _ClassAttribute(_fields)
+    _table_name = _ClassAttribute(_table_name)
+
+    def _get_primary_key_field(self) -> str | None:
+        """The name of the primary key field (the original's helper)."""
+        pk = self._meta.pk
+        return None if pk is None else pk.name
 
     async def fetch(self, name: str) -> Any:
         """Load the relation ``name`` from async code.

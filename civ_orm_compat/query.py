@@ -27,12 +27,20 @@ from django.db.models import Avg, Count, Max, Min, Sum
 from django.db.models.query import RawQuerySet
 
 from civ_orm_compat._async import in_event_loop, run
+from civ_orm_compat._table import TableQueryBuilder
 from civ_orm_compat.conf import civ_settings
 
 if TYPE_CHECKING:
     from django.db.models.aggregates import Aggregate
 
-__all__ = ["AGGREGATES", "LOOKUPS", "CivManager", "CivRawQuerySet", "QueryBuilder"]
+__all__ = [
+    "AGGREGATES",
+    "LOOKUPS",
+    "CivManager",
+    "CivRawQuerySet",
+    "QueryBuilder",
+    "TableQueryBuilder",
+]
 
 _M = TypeVar("_M", bound=models.Model)
 
@@ -70,7 +78,16 @@ def _check_count(name: str, value: Any) -> int:
 
 
 class QueryBuilder(models.QuerySet[_M]):
-    """The CIV fluent query interface on a Django ``QuerySet``."""
+    """The CIV fluent query interface on a Django ``QuerySet``.
+
+    ``QueryBuilder("users")`` (a table name, the original's form) gives the table-level
+    :class:`TableQueryBuilder` instead.
+    """
+
+    def __new__(cls, model: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(model, str):
+            return TableQueryBuilder(model, *args, **kwargs)
+        return super().__new__(cls)
 
     def __init__(
         self,

@@ -21,7 +21,7 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
 
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 from django.utils import timezone
 
 from civ_orm_compat import _raw
@@ -91,11 +91,12 @@ class MigrationManager:
     def _init(self) -> None:
         connection = connections[self.using]
         qn = connection.ops.quote_name
-        types = connection.data_types
-        auto = types["AutoField"]
-        suffix = connection.data_types_suffix.get("AutoField", "")
-        varchar = types["CharField"] % {"max_length": 255}
-        stamp = types["DateTimeField"] % {}
+        # Column types as Django's own fields declare them on this backend.
+        id_field: Any = models.AutoField(primary_key=True)
+        auto = id_field.db_type(connection)
+        suffix = id_field.db_type_suffix(connection) or ""
+        varchar = models.CharField(max_length=255).db_type(connection)
+        stamp = models.DateTimeField().db_type(connection)
         with connection.cursor() as cursor:
             cursor.execute(
                 f"CREATE TABLE IF NOT EXISTS {qn(_table())} ("

@@ -160,16 +160,24 @@ class TableQueryBuilder:
     def build(self, using: str | None = None) -> tuple[str, list[Any]]:
         """``(sql, params)`` with ``$1 … $n`` placeholders, as the original's ``build()``.
 
-        Identifiers are quoted for the database ``using`` (default: the builder's).
+        Identifiers are quoted for the database ``using`` (default: the builder's). Pure: no
+        query runs, so it is safe in async code. On MariaDB/MySQL it never emits ``RETURNING``
+        (whether the server has it takes a query to find out); await the builder itself to get
+        the rows back there.
         """
-        sql, params = self.compose(connections[using or self.using])
+        connection = connections[using or self.using]
+        sql, params = self.compose(connection, returning=connection.vendor != "mysql")
         numbered = iter(range(1, len(params) + 1))
         return re.sub("%s", lambda _m: f"${next(numbered)}", sql.replace("%%", "%")), params
 
     def compose(
         self, connection: BaseDatabaseWrapper, returning: bool = True
     ) -> tuple[str, list[Any]]:
-        """``(sql, params)`` with the driver's ``%s`` placeholders, for ``connection``."""
+        """``(sql, params)`` with the driver's ``%s`` placeholders, for ``connection``.
+
+        ``returning`` adds ``RETURNING *`` to INSERT/UPDATE where the backend has it; call it
+        with ``returning=True`` only where queries may run (MySQL's answer takes one).
+        """
         qn = connection.ops.quote_name
         table = self._quote(qn, self.table)
         params: list[Any] = []
@@ -194,7 +202,7 @@ class TableQueryBuilder:
             marks = ", ".join(["%s"] * len(self._values))
             parts = [f"INSERT INTO {table} ({columns}) VALUES ({marks})"]
             if returning and connection.features.can_return_columns_from_insert:
-                parts.append("RETURNING *")
+                parts.append("RETURNING *")  # (on MySQL this reads the server version)
         elif self._operation == "UPDATE":
             sets = ", ".join(f"{self._quote(qn, c)} = %s" for c in self._values)
             params.extend(self._values.values())
@@ -209,6 +217,7 @@ class TableQueryBuilder:
 
     @staticmethod
     def _update_returns(connection: BaseDatabaseWrapper) -> bool:
+        # MariaDB has INSERT ... RETURNING but no UPDATE ... RETURNING.
         return connection.vendor != "mysql" and bool(
             connection.features.can_return_columns_from_insert
         )

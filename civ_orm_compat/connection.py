@@ -126,7 +126,7 @@ class DatabaseConnection:
     async def connect(self, using: str | None = None) -> None:
         """Open (and check) a connection; sets ``db.pool``. Idempotent."""
         alias = check_alias(using or DEFAULT_DB_ALIAS)
-        await run(connections[alias].ensure_connection)
+        await run(_ensure_connection, alias)
         if self.pool is None:
             self.pool = Pool(self, alias)
 
@@ -371,6 +371,10 @@ def _call_style(
             f"{params!r}; with asyncpg-style values write $1, $2, ... in the SQL"
         )
     return check_alias(using or DEFAULT_DB_ALIAS), params, False
+
+
+def _ensure_connection(alias: str) -> None:
+    connections[alias].ensure_connection()
 
 
 def _execute(

@@ -156,9 +156,22 @@ class SlugField(models.SlugField):
         return name, _django_path("SlugField"), args, kwargs
 
 
+class IntegerField(models.IntegerField):
+    """An integer. ``IntegerField(primary_key=True)``, the original's id declaration over a
+    ``SERIAL`` column, is an ``AutoField`` (the database numbers new rows)."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("primary_key") and cls is IntegerField:
+            return models.AutoField(*args, **kwargs)
+        return super().__new__(cls)
+
+    def deconstruct(self) -> Any:
+        name, _path, args, kwargs = super().deconstruct()
+        return name, _django_path("IntegerField"), args, kwargs
+
+
 # These need no change: Django's classes are the CIV ones.
 TextField = models.TextField
-IntegerField = models.IntegerField
 FloatField = models.FloatField
 BooleanField = models.BooleanField
 DateTimeField = models.DateTimeField
@@ -243,9 +256,24 @@ class ModelBase(DjangoModelBase):
 
     ``Meta.table_name`` becomes ``db_table`` and string ``Meta.indexes`` become
     ``models.Index(fields=[...])`` (Django names them). Django would reject ``table_name``.
+    The original's ``_table_name = "..."`` class attribute sets the table too, and makes the
+    model unmanaged (its table comes from the original's raw migrations), unless ``Meta`` says
+    ``managed = True``.
     """
 
     def __new__(mcs, name: str, bases: tuple[type, ...], attrs: dict[str, Any], **kwargs: Any):
+        table_name = attrs.get("_table_name")
+        if isinstance(table_name, str):
+            # The original's form: `_table_name = "users"` in the body. Such a model's table is
+            # created by raw migrations (the original's models never made DDL): unmanaged.
+            del attrs["_table_name"]
+            meta = attrs.get("Meta") or type("Meta", (), {})
+            if getattr(meta, "table_name", table_name) != table_name:
+                raise TypeError(f"{name} sets both _table_name and Meta.table_name; keep one")
+            options = {k: v for k, v in vars(meta).items() if not k.startswith("__")}
+            options["table_name"] = table_name
+            options.setdefault("managed", False)
+            attrs["Meta"] = type("Meta", meta.__bases__, options)
         meta = attrs.get("Meta")
         if meta is not None:
             attrs["Meta"] = mcs._translate_meta(name, meta)

@@ -12,6 +12,7 @@ since the driver interpolates ``%s``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -40,11 +41,18 @@ _OBJECTS = {
 }
 
 
-def has_placeholders(sql: str) -> bool:
+def has_placeholders(sql: str, vendor: str = "postgresql") -> bool:
     """Whether ``sql`` uses asyncpg ``$n`` placeholders outside literals and comments."""
     if PLACEHOLDER.search(sql) is None:
         return False
-    return bool(_scan(sql, "postgresql", [])[1])
+    return bool(_scanned(sql, vendor)[1])
+
+
+@functools.lru_cache(maxsize=1024)
+def _scanned(sql: str, vendor: str) -> tuple[str, tuple[int, ...]]:
+    # Applications run the same statements again and again: lex each once.
+    out, numbers = _scan(sql, vendor, [])
+    return out, tuple(numbers)
 
 
 def translate(sql: str, args: Sequence[Any], vendor: str) -> tuple[str, list[Any]]:
@@ -58,13 +66,13 @@ def translate(sql: str, args: Sequence[Any], vendor: str) -> tuple[str, list[Any
     Raises:
         ValueError: a placeholder has no argument, or an argument no placeholder.
     """
-    out, numbers = _scan(sql, vendor, [])
+    out, numbers = _scanned(sql, vendor)
     if not numbers:
         return sql, list(args)
     for n in numbers:
         if not 1 <= n <= len(args):
             raise ValueError(f"the SQL uses ${n} but {len(args)} argument(s) were given: {sql!r}")
-    unused = set(range(1, len(args) + 1)) - set(numbers)
+    unused = set(range(1, len(args) + 1)).difference(numbers)
     if unused:
         raise ValueError(
             f"argument(s) {', '.join(f'${n}' for n in sorted(unused))} not used by the SQL {sql!r}"

@@ -344,13 +344,16 @@ def _call_style(
     """(alias, params, original style) for a raw call; see ``DatabaseConnection.execute``."""
     if not isinstance(sql, str):
         raise TypeError(f"db.{method}() takes the SQL as a str, got {type(sql).__name__}")
-    if _raw.has_placeholders(sql):
+    alias = using or DEFAULT_DB_ALIAS
+    if _raw.PLACEHOLDER.search(sql) is not None and _raw.has_placeholders(
+        sql, connections[check_alias(alias)].vendor
+    ):
         if params is not None:
             raise TypeError(
                 f"db.{method}(): the SQL uses $n placeholders, so pass the values as "
                 "positional arguments, not params="
             )
-        return check_alias(using or DEFAULT_DB_ALIAS), args, True
+        return alias, args, True
     if len(args) > 2 or (args and params is not None):
         raise TypeError(
             f"db.{method}(): {len(args)} positional argument(s) after the SQL, but it has no "

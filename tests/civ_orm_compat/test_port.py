@@ -43,6 +43,9 @@ async def test_users_passwords_and_sessions(schema: Any) -> None:
     loaded = await PortUser.get(username="ann")
     assert loaded is not None and loaded.password_hash == ann.password_hash
     assert [u.username for u in await PortUser.all()] == ["ann"]
+    # Fields a query defers stay deferred (not filled with defaults by __init__).
+    (partial,) = await PortUser.objects.only("id", "username").all()
+    assert partial.get_deferred_fields() >= {"password_hash", "is_active", "email"}
     assert await auth.authenticate("ann", "s3cret!") == loaded
     assert await auth.authenticate("ann", "wrong") is None
     assert await auth.authenticate("nobody", "s3cret!") is None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import ParamSpec, TypeVar
+from types import FunctionType
+from typing import Any, ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
 
@@ -37,13 +38,26 @@ async def run(fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
     ASGI). When an N+1 detection scope is active, the caller's line is recorded first so the
     report can name it (the SQL itself runs in the worker thread, far from the caller's frame).
     """
+    bridge = _BRIDGES.get(fn) or _bridge(fn)
     if _nplusone.nplusone_active():
         token = _nplusone.CALL_SITE.set(_nplusone.user_call_site())
         try:
-            return await sync_to_async(fn)(*args, **kwargs)
+            return await bridge(*args, **kwargs)
         finally:
             _nplusone.CALL_SITE.reset(token)
-    return await sync_to_async(fn)(*args, **kwargs)
+    return await bridge(*args, **kwargs)
+
+
+#: ``sync_to_async`` wrappers of module-level functions, built once (a wrapper holds no state
+#: of a call: the executor is chosen per call).
+_BRIDGES: dict[Callable[..., Any], Callable[..., Awaitable[Any]]] = {}
+
+
+def _bridge(fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    bridge = sync_to_async(fn)
+    if isinstance(fn, FunctionType) and fn.__closure__ is None and "<" not in fn.__qualname__:
+        _BRIDGES[fn] = bridge  # bound methods and closures are new objects on every call
+    return bridge
 
 
 async def run_to_completion(awaitable: Awaitable[R], cancelled: list[bool]) -> R:

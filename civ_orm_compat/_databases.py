@@ -29,6 +29,7 @@ __all__ = [
     "add_database",
     "apply_pooling",
     "check_alias",
+    "vendor",
     "ensure_mysql_driver",
     "masked",
     "parse_url",
@@ -127,6 +128,22 @@ def check_alias(alias: str) -> str:
     if alias not in connections.settings:
         raise ValueError(f"no database alias {alias!r}")
     return alias
+
+
+def vendor(alias: str) -> str:
+    """``connections[alias].vendor``, without creating a connection object in this thread.
+
+    Raises:
+        ValueError: no such alias.
+    """
+    engine = str(check_alias(alias) and connections.settings[alias]["ENGINE"])
+    found = _VENDORS.get(engine)
+    if found is None:
+        found = _VENDORS[engine] = connections[alias].vendor
+    return found
+
+
+_VENDORS: dict[str, str] = {}
 
 
 def add_database(

@@ -346,7 +346,7 @@ def _call_style(
         raise TypeError(f"db.{method}() takes the SQL as a str, got {type(sql).__name__}")
     alias = using or DEFAULT_DB_ALIAS
     if _raw.PLACEHOLDER.search(sql) is not None and _raw.has_placeholders(
-        sql, connections[check_alias(alias)].vendor
+        sql, _databases.vendor(alias)
     ):
         if params is not None:
             raise TypeError(

@@ -32,7 +32,7 @@ from civ_orm_compat.exceptions import MigrationError
 if TYPE_CHECKING:
     from civ_orm_compat.migrations import Migration
 
-__all__ = ["MigrationManager", "migration_manager", "run_statements"]
+__all__ = ["MigrationManager", "run_statements"]
 
 
 def _atomic(using: str) -> AbstractContextManager[Any]:
@@ -62,6 +62,9 @@ class MigrationManager:
         stdout: where ``migrate``/``rollback`` write their progress lines (default stdout);
             pass ``verbosity=0`` to silence them.
     """
+
+    #: The class ``create_migration`` builds (``civ_orm_compat.migrations`` sets its own).
+    migration_class: type[Migration] | None = None
 
     def __init__(
         self,
@@ -234,13 +237,13 @@ class MigrationManager:
 
         Two created in the same second get consecutive versions (the original's collided).
         """
-        from civ_orm_compat.migrations import Migration
-
         stamp = int(datetime.now().strftime("%Y%m%d%H%M%S"))
         taken = {m.version for m in self.migrations}
         while str(stamp) in taken:
             stamp += 1
-        migration = Migration(name, str(stamp))
+        if self.migration_class is None:
+            raise MigrationError("use civ_orm_compat.migrations.MigrationManager")
+        migration = self.migration_class(name, str(stamp))
         self.add_migration(migration)
         return migration
 
@@ -258,7 +261,3 @@ class MigrationManager:
         if any(m.version == migration.version for m in self.migrations):
             raise MigrationError(f"a migration with version {migration.version} is registered")
         self.migrations.append(migration)
-
-
-#: The original's module-level manager.
-migration_manager = MigrationManager()

@@ -41,8 +41,9 @@ from django.db.migrations.recorder import MigrationRecorder
 from django.db.migrations.state import ProjectState
 from django.db.migrations.writer import MigrationWriter
 
+from civ_orm_compat import _history
 from civ_orm_compat._async import run
-from civ_orm_compat._history import MigrationManager, migration_manager, run_statements
+from civ_orm_compat._history import run_statements
 from civ_orm_compat.conf import civ_settings
 from civ_orm_compat.exceptions import MigrationError
 
@@ -455,3 +456,14 @@ class Migration:
     ) -> list[str]:
         """Async :meth:`rollback`."""
         return await run(cls._rollback_app, steps, app_label, using)
+
+
+class MigrationManager(_history.MigrationManager):
+    """The original's migration runner (see :mod:`civ_orm_compat._history`), building
+    :class:`Migration` objects in ``create_migration``."""
+
+    migration_class = Migration
+
+
+#: The original's module-level manager.
+migration_manager = MigrationManager()

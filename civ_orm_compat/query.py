@@ -28,6 +28,7 @@ from django.db.models.query import RawQuerySet
 
 from civ_orm_compat._async import in_event_loop, run
 from civ_orm_compat._table import TableQueryBuilder
+from civ_orm_compat.caching import cached_call
 from civ_orm_compat.conf import civ_settings
 
 if TYPE_CHECKING:
@@ -183,8 +184,6 @@ class QueryBuilder(models.QuerySet[_M]):
         # Runs in the worker thread: the cache lookup compiles SQL, which may touch the database.
         if self._civ_cache_ttl is None:
             return compute(*args, **kwargs)
-        from civ_orm_compat.caching import cached_call
-
         return cached_call(self, terminal, self._civ_cache_ttl, compute, *args, **kwargs)
 
     # -- dual-mode terminals -------------------------------------------------------------

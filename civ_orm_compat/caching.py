@@ -109,11 +109,23 @@ def on_write_sql(connection: BaseDatabaseWrapper, sql: str) -> None:
     _guard.active = True  # a database cache backend writes through a connection too
     try:
         for model in touched:
-            _bump(model)
-            if connection.in_atomic_block:
-                connection.on_commit(functools.partial(_bump, model))
+            if not connection.in_atomic_block:
+                _bump(model)
+                continue
+            # Inside a transaction: bump at the first write of the model, and once more at
+            # commit (readers may cache pre-commit rows in between); later writes of the same
+            # transaction add nothing, so a bulk load costs two cache writes per model.
+            bumper = _bumper(model)
+            if not any(entry[1] is bumper for entry in connection.run_on_commit):
+                _bump(model)
+                connection.on_commit(bumper)
     finally:
         _guard.active = False
+
+
+@functools.cache
+def _bumper(model: type[models.Model]) -> functools.partial[None]:
+    return functools.partial(_bump, model)
 
 
 def _models_read(sql: str, queryset: QueryBuilder[Any]) -> set[type[models.Model]]:

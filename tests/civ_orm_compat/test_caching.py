@@ -132,3 +132,28 @@ async def test_plain_django_writes_without_signals_invalidate() -> None:
     assert list(await ages.all()) == [3]
     await db.execute("UPDATE users SET age = 4")  # raw SQL through Django's cursor too
     assert list(await ages.all()) == [4]
+
+
+async def test_writes_in_a_transaction_invalidate_at_commit() -> None:
+    import asyncio
+    import threading
+
+    await User.create(username="a", age=1)
+
+    def ages() -> Any:
+        return User.objects.order_by("pk").values_list("age", flat=True).cache(60)
+
+    def read_elsewhere() -> list[int]:
+        # Another thread, another context: it reads (and caches) the committed rows.
+        out: list[int] = []
+        thread = threading.Thread(target=lambda: out.extend(asyncio.run(ages().alist())))
+        thread.start()
+        thread.join()
+        return out
+
+    assert list(await ages().all()) == [1]
+    async with db.transaction():
+        await User.objects.filter(username="a").aupdate(age=2)
+        await User.objects.filter(username="a").aupdate(age=3)
+        assert await asyncio.to_thread(read_elsewhere) == [1]  # cached before the commit
+    assert list(await ages().all()) == [3]  # the commit invalidated it

@@ -459,3 +459,17 @@ async def test_a_block_waits_for_a_free_thread_then_fails_clearly(settings: Any)
     release.set()
     await holder
     assert await second == 1
+
+
+@pytest.mark.postgresql
+async def test_a_block_whose_connection_dies_is_discarded() -> None:
+    with pytest.raises(Exception, match="(?i)terminat|closed|server"):
+        async with db.transaction():
+            await User.create(username="lost")
+            await db.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+    for i in range(3):  # every later block gets a working thread and connection
+        async with db.transaction():
+            await User.create(username=f"ok{i}")
+    assert await names() == {"ok0", "ok1", "ok2"}
+    assert db.pool_stats()["connections_in_use"] == 0
+    assert all(state == (False, False) for state in await _idle_threads_are_clean())

@@ -17,9 +17,21 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 
-__all__ = ["PLACEHOLDER", "has_placeholders", "run_script", "status_tag", "translate"]
+from civ_orm_compat._databases import check_alias, vendor
+
+__all__ = [
+    "PLACEHOLDER",
+    "call_style",
+    "ensure_connection",
+    "execute",
+    "fetch",
+    "has_placeholders",
+    "run_script",
+    "status_tag",
+    "translate",
+]
 
 #: Whether a statement may hold an asyncpg placeholder (the lexer decides for sure).
 PLACEHOLDER = re.compile(r"\$\d")
@@ -196,3 +208,88 @@ def _rowcount(cursor: Any, sql: str) -> int:
     if cursor.description is not None and cursor.rowcount < 0:
         return len(cursor.fetchall())
     return int(cursor.rowcount)
+
+
+# --------------------------------------------------------------------------- db.* calls
+
+
+def call_style(
+    method: str,
+    sql: str,
+    args: tuple[Any, ...],
+    params: Sequence[Any] | None,
+    using: str | None,
+) -> tuple[str, Sequence[Any] | None, bool]:
+    """(alias, params, original style) of a ``db.*`` raw call (see ``DatabaseConnection.execute``).
+
+    Raises:
+        TypeError: the arguments fit neither style.
+    """
+    if not isinstance(sql, str):
+        raise TypeError(f"db.{method}() takes the SQL as a str, got {type(sql).__name__}")
+    alias = using or DEFAULT_DB_ALIAS
+    if PLACEHOLDER.search(sql) is not None and has_placeholders(sql, vendor(alias)):
+        if params is not None:
+            raise TypeError(
+                f"db.{method}(): the SQL uses $n placeholders, so pass the values as "
+                "positional arguments, not params="
+            )
+        return alias, args, True
+    if len(args) > 2 or (args and params is not None):
+        raise TypeError(
+            f"db.{method}(): {len(args)} positional argument(s) after the SQL, but it has no "
+            "$n placeholders; use $1, $2, ... with positional values, or %s with one params "
+            "sequence"
+        )
+    if args:
+        params = args[0]
+        if len(args) == 2:
+            if using is not None or not isinstance(args[1], str):
+                raise TypeError(f"db.{method}(sql, params, using): using must be an alias name")
+            using = args[1]
+    if params is not None and (
+        isinstance(params, str | bytes) or not isinstance(params, Sequence)
+    ):
+        raise TypeError(
+            f"db.{method}(): params must be a list or tuple for %s placeholders, got "
+            f"{params!r}; with asyncpg-style values write $1, $2, ... in the SQL"
+        )
+    return check_alias(using or DEFAULT_DB_ALIAS), params, False
+
+
+def ensure_connection(alias: str) -> None:
+    """Open (and check) this thread's connection to ``alias`` (``db.connect()``)."""
+    connections[alias].ensure_connection()
+
+
+def execute(
+    alias: str, sql: str, params: Sequence[Any] | None, original: bool, status: bool
+) -> Any:
+    """``db.execute`` in the worker thread: the row count, or asyncpg's status string."""
+    connection = connections[alias]
+    if original:
+        sql, params = translate(sql, params or (), connection.vendor)
+    if params is None:
+        last, rowcount = run_script(alias, sql)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rowcount = _rowcount(cursor, sql) if status else cursor.rowcount
+        last = sql
+    return status_tag(last, rowcount) if status else rowcount
+
+
+def fetch(
+    alias: str, sql: str, params: Sequence[Any] | None, limit: int | None, original: bool
+) -> list[dict[str, Any]]:
+    """``db.fetch_*`` in the worker thread: at most ``limit`` rows as dicts."""
+    connection = connections[alias]
+    if original:
+        sql, params = translate(sql, params or (), connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [column[0] for column in cursor.description or ()]
+        if not names:
+            return []
+        rows = cursor.fetchmany(limit) if limit else cursor.fetchall()
+    return [dict(zip(names, row, strict=True)) for row in rows]

@@ -126,7 +126,7 @@ class DatabaseConnection:
     async def connect(self, using: str | None = None) -> None:
         """Open (and check) a connection; sets ``db.pool``. Idempotent."""
         alias = check_alias(using or DEFAULT_DB_ALIAS)
-        await run(_ensure_connection, alias)
+        await run(_raw.ensure_connection, alias)
         if self.pool is None:
             self.pool = Pool(self, alias)
 
@@ -209,31 +209,31 @@ class DatabaseConnection:
         params: Sequence[Any] | None = None,
         status: bool = False,
     ) -> Any:
-        alias, params, original = _call_style("execute", sql, args, params, using)
+        alias, params, original = _raw.call_style("execute", sql, args, params, using)
         status = status or original or bool(civ_settings.EXECUTE_RETURNS_STATUS)
-        return await run(_execute, alias, sql, params, original, status)
+        return await run(_raw.execute, alias, sql, params, original, status)
 
     async def fetch_all(
         self, sql: str, *args: Any, params: Sequence[Any] | None = None, using: str | None = None
     ) -> list[dict[str, Any]]:
         """Every row as a dict (``$n`` with values, or ``%s`` with a params sequence)."""
-        alias, params, original = _call_style("fetch_all", sql, args, params, using)
-        return await run(_fetch, alias, sql, params, None, original)
+        alias, params, original = _raw.call_style("fetch_all", sql, args, params, using)
+        return await run(_raw.fetch, alias, sql, params, None, original)
 
     async def fetch_one(
         self, sql: str, *args: Any, params: Sequence[Any] | None = None, using: str | None = None
     ) -> dict[str, Any] | None:
         """The first row as a dict, or None."""
-        alias, params, original = _call_style("fetch_one", sql, args, params, using)
-        rows = await run(_fetch, alias, sql, params, 1, original)
+        alias, params, original = _raw.call_style("fetch_one", sql, args, params, using)
+        rows = await run(_raw.fetch, alias, sql, params, 1, original)
         return rows[0] if rows else None
 
     async def fetch_val(
         self, sql: str, *args: Any, params: Sequence[Any] | None = None, using: str | None = None
     ) -> Any:
         """The first column of the first row, or None."""
-        alias, params, original = _call_style("fetch_val", sql, args, params, using)
-        rows = await run(_fetch, alias, sql, params, 1, original)
+        alias, params, original = _raw.call_style("fetch_val", sql, args, params, using)
+        rows = await run(_raw.fetch, alias, sql, params, 1, original)
         return next(iter(rows[0].values())) if rows else None
 
     # -- named databases and pooling -----------------------------------------------------
@@ -332,83 +332,6 @@ class DatabaseConnection:
 
 #: The class under the name this package used before ``DatabaseConnection`` was added.
 Database = DatabaseConnection
-
-
-def _call_style(
-    method: str,
-    sql: str,
-    args: tuple[Any, ...],
-    params: Sequence[Any] | None,
-    using: str | None,
-) -> tuple[str, Sequence[Any] | None, bool]:
-    """(alias, params, original style) for a raw call; see ``DatabaseConnection.execute``."""
-    if not isinstance(sql, str):
-        raise TypeError(f"db.{method}() takes the SQL as a str, got {type(sql).__name__}")
-    alias = using or DEFAULT_DB_ALIAS
-    if _raw.PLACEHOLDER.search(sql) is not None and _raw.has_placeholders(
-        sql, _databases.vendor(alias)
-    ):
-        if params is not None:
-            raise TypeError(
-                f"db.{method}(): the SQL uses $n placeholders, so pass the values as "
-                "positional arguments, not params="
-            )
-        return alias, args, True
-    if len(args) > 2 or (args and params is not None):
-        raise TypeError(
-            f"db.{method}(): {len(args)} positional argument(s) after the SQL, but it has no "
-            "$n placeholders; use $1, $2, ... with positional values, or %s with one params "
-            "sequence"
-        )
-    if args:
-        params = args[0]
-        if len(args) == 2:
-            if using is not None or not isinstance(args[1], str):
-                raise TypeError(f"db.{method}(sql, params, using): using must be an alias name")
-            using = args[1]
-    if params is not None and (
-        isinstance(params, str | bytes) or not isinstance(params, Sequence)
-    ):
-        raise TypeError(
-            f"db.{method}(): params must be a list or tuple for %s placeholders, got "
-            f"{params!r}; with asyncpg-style values write $1, $2, ... in the SQL"
-        )
-    return check_alias(using or DEFAULT_DB_ALIAS), params, False
-
-
-def _ensure_connection(alias: str) -> None:
-    connections[alias].ensure_connection()
-
-
-def _execute(
-    alias: str, sql: str, params: Sequence[Any] | None, original: bool, status: bool
-) -> Any:
-    connection = connections[alias]
-    if original:
-        sql, params = _raw.translate(sql, params or (), connection.vendor)
-    if params is None:
-        last, rowcount = _raw.run_script(alias, sql)
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rowcount = _raw._rowcount(cursor, sql) if status else cursor.rowcount
-        last = sql
-    return _raw.status_tag(last, rowcount) if status else rowcount
-
-
-def _fetch(
-    alias: str, sql: str, params: Sequence[Any] | None, limit: int | None, original: bool
-) -> list[dict[str, Any]]:
-    connection = connections[alias]
-    if original:
-        sql, params = _raw.translate(sql, params or (), connection.vendor)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        names = [column[0] for column in cursor.description or ()]
-        if not names:
-            return []
-        rows = cursor.fetchmany(limit) if limit else cursor.fetchall()
-    return [dict(zip(names, row, strict=True)) for row in rows]
 
 
 #: The CIV ``db`` object.

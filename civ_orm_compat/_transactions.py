@@ -353,6 +353,12 @@ class Transaction:
                 sync_to_async(release_thread_connections)(aliases, failed), cancelled
             )
         finally:
+            # A block cancelled while entering never ran its exit: account for it here.
+            for alias, depth in list(group.depth.items()):
+                if depth:
+                    STATS.in_use(alias, -1)
+                    STATS.get(alias).rolled_back += 1
+            group.depth.clear()
             group.closed = True
             TRANSACTION_GROUP.reset(self._token)
             self._token = None

@@ -473,3 +473,26 @@ async def test_a_block_whose_connection_dies_is_discarded() -> None:
     assert await names() == {"ok0", "ok1", "ok2"}
     assert db.pool_stats()["connections_in_use"] == 0
     assert all(state == (False, False) for state in await _idle_threads_are_clean())
+
+
+@pytest.mark.parametrize("yields", range(0, 8))
+async def test_cancelling_while_entering_frees_the_thread(yields: int) -> None:
+    async def work() -> None:
+        async with db.transaction():
+            await User.create(username=f"never-{yields}")
+            await asyncio.sleep(30)
+
+    before = db.pool_stats()
+    task = asyncio.create_task(work())
+    for _ in range(yields):  # land the cancel at a different point of the entry
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with db.transaction():
+        await User.create(username="after")
+    assert await names() == {"after"}
+    after = db.pool_stats()
+    assert after["connections_in_use"] == 0 and after["transaction_threads_busy"] == 0
+    assert after["transactions_committed"] - before["transactions_committed"] == 1
+    assert all(state == (False, False) for state in await _idle_threads_are_clean())

@@ -39,7 +39,6 @@ def execute_wrapper(
 ) -> Any:
     """The execute wrapper installed on every connection (see the module docstring)."""
     connection = context["connection"]
-    on_write_sql(connection, sql)
     alias = connection.alias
     pinned = active_transaction_thread(alias)
     if pinned is not None and pinned != threading.get_ident():
@@ -52,12 +51,17 @@ def execute_wrapper(
     if detector is not None:
         detector.observe(sql, CALL_SITE.get() or user_call_site(2))
     if not query_tracker.enabled:
-        return execute(sql, params, many, context)
-    started = time.perf_counter()
-    try:
-        return execute(sql, params, many, context)
-    finally:
-        query_tracker.track_query(sql, time.perf_counter() - started, alias)
+        result = execute(sql, params, many, context)
+    else:
+        started = time.perf_counter()
+        try:
+            result = execute(sql, params, many, context)
+        finally:
+            query_tracker.track_query(sql, time.perf_counter() - started, alias)
+    # After the write, not before: a reader in between would cache the old rows under the
+    # new generation.
+    on_write_sql(connection, sql)
+    return result
 
 
 def install(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:

@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/bench_compat.py [--rounds 9] [--iterations 300]
 
 Uses ``DATABASE_URL`` (default: the embedded PostgreSQL), creates a scratch database
-(``bench_civ_compat``, dropped at the end; in memory for SQLite), fills it, and times four
-operations both ways in the same process:
+(``<database name>_bench_civ_compat``, dropped at the end; in memory for SQLite), fills it, and
+times six operations both ways in the same process:
 
 =============  ==============================================  ===============================
 operation      compat (CIV API)                                reference (Django's async API)
@@ -13,6 +13,10 @@ get            ``await User.get(pk=pk)``                       ``await Plain.obj
 filter+all     ``await User.objects.filter(..).limit(50).all()``  ``[u async for u in qs[:50]]``
 count          ``await User.objects.filter(..).count()``       ``await qs.acount()``
 save           ``await user.save()`` (an update)               ``await plain.asave()``
+table builder  ``await QueryBuilder("users").select(..)``      ``[r async for r in
+               ``.where(..).order_by(..).limit(50).fetch_all()``  qs.values(..)[:50]]``
+$n raw SQL     ``await db.fetch_all("... $1 ...", v)``          ``sync_to_async`` of a cursor
+                                                               ``execute`` + ``fetchall`` (``%s``)
 =============  ==============================================  ===============================
 
 ``Plain`` is a plain Django model (no compat code at all) mapped on the same table. The two
@@ -47,7 +51,14 @@ django.setup()
 from asgiref.sync import sync_to_async  # noqa: E402
 from django.db import connections, models  # noqa: E402
 
+from civ_orm_compat.connection import db  # noqa: E402
+from civ_orm_compat.query import QueryBuilder as _QueryBuilder  # noqa: E402
 from tests.civ_app.models import User  # noqa: E402
+
+# django-stubs types every QuerySet subclass call as a queryset; QueryBuilder("users") returns
+# the table-level builder.
+QueryBuilder: Any = _QueryBuilder
+RAW = "SELECT id, username FROM users WHERE age >= {} ORDER BY id LIMIT 50"
 
 
 class Plain(models.Model):
@@ -100,11 +111,35 @@ def operations(pks: list[int], compat_user: User, plain_user: Plain) -> dict[str
         plain_user.age = i % 90
         return await plain_user.asave()
 
+    async def compat_table(i: int) -> Any:
+        qb = QueryBuilder("users").select("id", "username").where("age", ">=", i % 50)
+        return await qb.order_by("id").limit(50).fetch_all()
+
+    async def plain_table(i: int) -> Any:
+        qs = Plain.objects.filter(age__gte=i % 50).order_by("id").values("id", "username")
+        return [row async for row in qs[:50]]
+
+    async def compat_raw(i: int) -> Any:
+        return await db.fetch_all(RAW.format("$1"), i % 50)
+
+    def fetch(value: int) -> list[dict[str, Any]]:
+        with connections["default"].cursor() as cursor:
+            cursor.execute(RAW.format("%s"), [value])
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    raw_fetch = sync_to_async(fetch)
+
+    async def plain_raw(i: int) -> Any:
+        return await raw_fetch(i % 50)
+
     return {
         "get": (compat_get, plain_get),
         "filter+all": (compat_list, plain_list),
         "count": (compat_count, plain_count),
         "save": (compat_save, plain_save),
+        "table builder": (compat_table, plain_table),
+        "$n raw SQL": (compat_raw, plain_raw),
     }
 
 
@@ -157,8 +192,10 @@ def main() -> None:
 
     connection = connections["default"]
     if connection.vendor != "sqlite":  # SQLite's test database is in memory anyway
-        # A name of its own, so a test run on the same server at the same time is undisturbed.
-        connection.settings_dict.setdefault("TEST", {})["NAME"] = "bench_civ_compat"
+        # A name of its own (derived from the configured database, so engineers sharing a server
+        # keep apart), so a test run on the same server at the same time is undisturbed.
+        name = f"{connection.settings_dict['NAME']}_bench_civ_compat"
+        connection.settings_dict.setdefault("TEST", {})["NAME"] = name
     creation = connection.creation
     test_name = creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     try:

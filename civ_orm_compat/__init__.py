@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the real types of the lazy exports below, for type checkers and IDEs
+    from civ_orm_compat.connection import DatabaseConnection, db, parse_url
+    from civ_orm_compat.exceptions import RelationNotLoaded, TransactionError
+    from civ_orm_compat.migrations import Migration, MigrationManager, migration_manager
+    from civ_orm_compat.optimization import detect_n_plus_one, query_tracker
+    from civ_orm_compat.orm import Model
+    from civ_orm_compat.query import QueryBuilder
 
 try:
     __version__ = version("django-data-toolkit")
@@ -20,15 +28,32 @@ _EXPORTS = {
     "Model": "civ_orm_compat.orm",
     "QueryBuilder": "civ_orm_compat.query",
     "db": "civ_orm_compat.connection",
+    "DatabaseConnection": "civ_orm_compat.connection",
     "parse_url": "civ_orm_compat.connection",
     "Migration": "civ_orm_compat.migrations",
+    "MigrationManager": "civ_orm_compat.migrations",
+    "migration_manager": "civ_orm_compat.migrations",
     "query_tracker": "civ_orm_compat.optimization",
     "detect_n_plus_one": "civ_orm_compat.optimization",
     "RelationNotLoaded": "civ_orm_compat.exceptions",
     "TransactionError": "civ_orm_compat.exceptions",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "DatabaseConnection",
+    "Migration",
+    "MigrationManager",
+    "Model",
+    "QueryBuilder",
+    "RelationNotLoaded",
+    "TransactionError",
+    "__version__",
+    "db",
+    "detect_n_plus_one",
+    "migration_manager",
+    "parse_url",
+    "query_tracker",
+]
 
 
 def __getattr__(name: str) -> Any:

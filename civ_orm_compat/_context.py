@@ -1,4 +1,4 @@
-"""Context variables shared by ``connection`` and ``instrumentation`` (no imports of either)."""
+"""Context variables shared by ``_transactions`` and ``_wrapper`` (which import neither)."""
 
 from __future__ import annotations
 

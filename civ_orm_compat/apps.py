@@ -12,12 +12,10 @@ class CivOrmCompatConfig(AppConfig):
 
     def ready(self) -> None:
         from django.db.backends.signals import connection_created
-        from django.db.models.signals import m2m_changed, post_delete, post_save
 
         from civ_orm_compat import checks  # noqa: F401  (registers the system checks)
-        from civ_orm_compat.caching import on_model_write
-        from civ_orm_compat.instrumentation import install
+        from civ_orm_compat._wrapper import install
 
+        # One execute wrapper per connection: transaction guard, metrics, N+1 detection and
+        # query-cache invalidation on every write (see civ_orm_compat.caching).
         connection_created.connect(install, dispatch_uid="civ_orm_compat.instrument")
-        for signal in (post_save, post_delete, m2m_changed):
-            signal.connect(on_model_write, dispatch_uid=f"civ_orm_compat.cache.{id(signal)}")

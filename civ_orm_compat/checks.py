@@ -70,6 +70,26 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 id="civ_orm.E004",
             )
         )
+    limit = civ_settings.TRANSACTION_MAX_THREADS
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        errors.append(
+            checks.Error(
+                f"CIV_ORM_TRANSACTION_MAX_THREADS is {limit!r}.",
+                hint="Use a positive integer, below the database's max_connections.",
+                id="civ_orm.E005",
+            )
+        )
+    timeout = civ_settings.TRANSACTION_TIMEOUT
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+    ):
+        errors.append(
+            checks.Error(
+                f"CIV_ORM_TRANSACTION_TIMEOUT is {timeout!r}.",
+                hint="Use a positive number of seconds, or None to wait without a limit.",
+                id="civ_orm.E006",
+            )
+        )
     try:
         from django.db.backends.postgresql.psycopg_any import (  # type: ignore[import-untyped, unused-ignore]
             is_psycopg3,

@@ -14,6 +14,8 @@ setting                                   default      meaning
                                                        that count as an N+1
 ``CIV_ORM_MIGRATIONS_APP``                ``None``     label of the installed app whose migrations
                                                        package receives ``Migration.save()`` files
+``CIV_ORM_MIGRATIONS_TABLE``              ``"migrations"``  history table of the original's
+                                                       ``MigrationManager``
 ``CIV_ORM_QUERY_METRICS``                 ``False``    record every query in ``query_tracker``
 ``CIV_ORM_METRICS_MAX_PATTERNS``          ``500``      distinct normalised queries kept (LRU)
 ``CIV_ORM_METRICS_SAMPLES``               ``256``      timings kept per pattern for p50/p95
@@ -23,8 +25,19 @@ setting                                   default      meaning
                                                        least this many rows is reported
 ``CIV_ORM_HIGH_COST``                     ``1000.0``   plan analysis: a root cost above this is
                                                        reported (the original's threshold)
-``CIV_ORM_TRANSACTION_IDLE_THREADS``      ``4``        idle pinned transaction threads kept per
-                                                       database alias for reuse
+``CIV_ORM_TRANSACTION_IDLE_THREADS``      ``4``        idle pinned transaction threads kept for
+                                                       reuse
+``CIV_ORM_TRANSACTION_MAX_THREADS``       ``10``       pinned transaction threads (so open
+                                                       transactions, so connections) at once;
+                                                       more blocks wait in a queue
+``CIV_ORM_TRANSACTION_TIMEOUT``           ``30.0``     seconds a block waits for a thread before
+                                                       ``TransactionError`` (None: no limit)
+``CIV_ORM_INIT_IGNORES_UNKNOWN``          ``False``    ``Model(**row)`` drops keys that are not
+                                                       fields, as the original (Django raises
+                                                       ``TypeError``)
+``CIV_ORM_EXECUTE_RETURNS_STATUS``        ``False``    ``db.execute(sql, params)`` returns
+                                                       asyncpg's status string (``"UPDATE 3"``),
+                                                       as the original, not the row count
 ========================================  ===========  ==========================================
 """
 
@@ -43,6 +56,7 @@ DEFAULTS: dict[str, Any] = {
     "NPLUSONE": "warn",
     "NPLUSONE_THRESHOLD": 2,
     "MIGRATIONS_APP": None,
+    "MIGRATIONS_TABLE": "migrations",
     "QUERY_METRICS": False,
     "METRICS_MAX_PATTERNS": 500,
     "METRICS_SAMPLES": 256,
@@ -51,6 +65,10 @@ DEFAULTS: dict[str, Any] = {
     "LARGE_TABLE_ROWS": 10_000,
     "HIGH_COST": 1000.0,
     "TRANSACTION_IDLE_THREADS": 4,
+    "TRANSACTION_MAX_THREADS": 10,
+    "TRANSACTION_TIMEOUT": 30.0,
+    "EXECUTE_RETURNS_STATUS": False,
+    "INIT_IGNORES_UNKNOWN": False,
 }
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
-from civ_orm_compat.instrumentation import detect_n_plus_one
+from civ_orm_compat._nplusone import detect_n_plus_one
 
 __all__ = ["NPlusOneMiddleware"]
 

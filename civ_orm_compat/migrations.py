@@ -14,6 +14,12 @@ backend and column types are checked against a strict pattern, never pasted unch
 
 These calls are synchronous, as in the seed. From async code use ``await Migration.arun_all()``
 and ``await Migration.arollback()``.
+
+The original package's own API also works: ``Migration(name, version)`` (a version is a string
+of digits, which no app label can be) with ``up(sql)``/``down(sql)`` and ``await m.apply()`` /
+``await m.rollback()``, run by ``MigrationManager``/``migration_manager`` with a ``migrations``
+history table (see :mod:`civ_orm_compat._history`). Such a migration can also be written as a
+Django migration file: ``save()`` turns its statements into one ``RunSQL``.
 """
 
 from __future__ import annotations
@@ -35,11 +41,20 @@ from django.db.migrations.recorder import MigrationRecorder
 from django.db.migrations.state import ProjectState
 from django.db.migrations.writer import MigrationWriter
 
+from civ_orm_compat import _history
+from civ_orm_compat._async import run
+from civ_orm_compat._history import run_statements
 from civ_orm_compat.conf import civ_settings
-from civ_orm_compat.connection import run
 from civ_orm_compat.exceptions import MigrationError
 
-__all__ = ["AddColumn", "CreateTable", "DropTable", "Migration"]
+__all__ = [
+    "AddColumn",
+    "CreateTable",
+    "DropTable",
+    "Migration",
+    "MigrationManager",
+    "migration_manager",
+]
 
 _TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_ ]{0,40}(\(\s*\d{1,5}\s*(,\s*\d{1,5}\s*)?\))?$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -217,23 +232,76 @@ def _app_label(app_label: str | None) -> str:
     return str(label)
 
 
+class _Rollback:
+    """``Migration.rollback``: the seed's classmethod on the class (and on a seed-style
+    migration), the original's ``await m.rollback()`` on a versioned migration."""
+
+    def __get__(self, instance: Migration | None, owner: type[Migration]) -> Any:
+        if instance is not None and instance.version is not None:
+            return instance._rollback_raw
+        return owner._rollback_app
+
+
 class Migration:
     """A CIV migration being built; ``save()`` writes it as a Django migration file.
 
     Args:
         name: the migration's name (lower-case letters, digits, underscores).
-        app_label: the app receiving the file (default ``CIV_ORM_MIGRATIONS_APP``).
+        app_label: the app receiving the file (default ``CIV_ORM_MIGRATIONS_APP``); a string of
+            digits instead is the original's ``version`` (``Migration("add_users",
+            "20240101120000")``), for raw ``up()``/``down()`` SQL.
+        version: the original's version, by keyword.
     """
 
-    def __init__(self, name: str, app_label: str | None = None) -> None:
+    rollback = _Rollback()
+
+    def __init__(
+        self, name: str, app_label: str | None = None, *, version: str | None = None
+    ) -> None:
+        if isinstance(app_label, str) and app_label[:1].isdigit():
+            version, app_label = app_label, None
         if not isinstance(name, str) or not _NAME.match(name):
             raise MigrationError(
                 f"migration name {name!r} must use lower-case letters, digits and underscores"
             )
         self.name = name
-        self.app_label = _app_label(app_label)
+        self.version = None if version is None else str(version)
+        if self.version is not None and not self.version.isdigit():
+            raise MigrationError(f"migration version {version!r} must be a string of digits")
+        # A versioned (original-style) migration needs an app only to be saved as a file.
+        self._app_label = app_label
+        self.app_label = _app_label(app_label) if self.version is None else (app_label or "")
         self.operations: list[Operation] = []
+        self.up_sql: list[str] = []
+        self.down_sql: list[str] = []
         self.path: Path | None = None
+
+    def __repr__(self) -> str:
+        if self.version is not None:
+            return f"<Migration {self.version}_{self.name}>"
+        return f"<Migration {self.app_label}.{self.name}>"
+
+    # -- the original's raw-SQL form ----------------------------------------------------------
+    def up(self, sql: str) -> None:
+        """Add a forward statement (run by ``apply()`` in the order added)."""
+        self.up_sql.append(self._statement("up", sql))
+
+    def down(self, sql: str) -> None:
+        """Add a backward statement (run by ``rollback()`` in the order added, as the original)."""
+        self.down_sql.append(self._statement("down", sql))
+
+    @staticmethod
+    def _statement(kind: str, sql: Any) -> str:
+        if not isinstance(sql, str) or not sql.strip():
+            raise MigrationError(f"{kind}() takes a non-empty SQL string, got {sql!r}")
+        return sql
+
+    async def apply(self, using: str | None = None) -> None:
+        """Run the up statements (atomically where the backend can roll DDL back)."""
+        await run(run_statements, self.up_sql, using or DEFAULT_DB_ALIAS)
+
+    async def _rollback_raw(self, using: str | None = None) -> None:
+        await run(run_statements, self.down_sql, using or DEFAULT_DB_ALIAS)
 
     # -- building -------------------------------------------------------------------------
     @classmethod
@@ -272,6 +340,11 @@ class Migration:
         """
         if self.path is not None:
             raise MigrationError(f"migration {self.name!r} was already saved to {self.path}")
+        if self.version is not None:
+            self.app_label = _app_label(self._app_label)
+            if self.up_sql and not self.operations:
+                reverse: Any = list(self.down_sql) or django_migrations.RunSQL.noop
+                self.operations.append(django_migrations.RunSQL(list(self.up_sql), reverse))
         if not self.operations:
             raise MigrationError(f"migration {self.name!r} has no operations to save")
         loader = MigrationLoader(None, ignore_no_migrations=True)
@@ -321,7 +394,7 @@ class Migration:
         return todo
 
     @classmethod
-    def rollback(
+    def _rollback_app(
         cls, steps: int = 1, app_label: str | None = None, using: str | None = None
     ) -> list[str]:
         """Unapply the last ``steps`` applied migrations of the app; return their names.
@@ -382,4 +455,15 @@ class Migration:
         cls, steps: int = 1, app_label: str | None = None, using: str | None = None
     ) -> list[str]:
         """Async :meth:`rollback`."""
-        return await run(cls.rollback, steps, app_label, using)
+        return await run(cls._rollback_app, steps, app_label, using)
+
+
+class MigrationManager(_history.MigrationManager):
+    """The original's migration runner (see :mod:`civ_orm_compat._history`), building
+    :class:`Migration` objects in ``create_migration``."""
+
+    migration_class = Migration
+
+
+#: The original's module-level manager.
+migration_manager = MigrationManager()

@@ -11,30 +11,54 @@ takes a Django model. What the compat layer adds:
   ``await obj.fetch("relation")``;
 * touching a foreign key that was not loaded, in async code, raises ``RelationNotLoaded``
   naming the ``select_related`` to add;
-* legacy attributes of the original: ``Model._table_name`` and ``Model._fields``.
+* the original's class-level API: ``await Model.all()``, ``await Model.filter(**kw)`` (both
+  awaitable querysets, so Django lookups work too) and ``Model.query()`` (the table-level
+  ``QueryBuilder``);
+* legacy attributes of the original: ``_table_name`` and ``_fields``, on the class and on
+  instances, and ``_get_primary_key_field()``;
+* subclasses that define ``__init__(self, **kwargs)`` (the original's ``auth.User`` does) load
+  from the database: rows are passed to them as keywords, never positionally.
 
 The field classes keep Django's signatures, with the original's defaults: ``CharField`` has
-``max_length=255``, ``ForeignKey`` has ``on_delete=CASCADE`` (a string such as ``"SET_NULL"`` is
-accepted). They deconstruct to Django's own classes, so migrations do not import this package.
+``max_length=255`` (and takes it positionally, ``CharField(50)``), ``SlugField`` too,
+``ForeignKey`` has ``on_delete=CASCADE`` (a string such as ``"SET_NULL"`` is accepted). They
+deconstruct to Django's own classes, so migrations do not import this package. ``Field(type)``
+is the original's raw column (``Field("NUMERIC(10, 2)")``); ``isinstance(x, Field)`` is true for
+every Django field, as every original field subclassed ``Field``.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 from django.db import models
 from django.db.models.base import ModelBase as DjangoModelBase
-from django.db.models.fields.related_descriptors import ForwardManyToOneDescriptor
 
-from civ_orm_compat.connection import in_event_loop, run
-from civ_orm_compat.exceptions import RelationNotLoaded
-from civ_orm_compat.query import CivManager
+from civ_orm_compat._async import in_event_loop, run
+from civ_orm_compat._fields import (
+    BooleanField,
+    CharField,
+    DateField,
+    DateTimeField,
+    Field,
+    FloatField,
+    ForeignKey,
+    IntegerField,
+    JSONField,
+    ManyToManyField,
+    SlugField,
+    TextField,
+)
+from civ_orm_compat.conf import civ_settings
+from civ_orm_compat.query import CivManager, QueryBuilder, TableQueryBuilder
 
 __all__ = [
     "BooleanField",
     "CharField",
     "DateField",
     "DateTimeField",
+    "Field",
     "FloatField",
     "ForeignKey",
     "IntegerField",
@@ -42,103 +66,15 @@ __all__ = [
     "ManyToManyField",
     "Model",
     "ModelBase",
+    "SlugField",
     "TextField",
 ]
 
 _T = TypeVar("_T", bound="Model")
+_V = TypeVar("_V")
+
 
 #: ``on_delete`` given by name, as the original's ``on_delete="CASCADE"``.
-ON_DELETE = {
-    "CASCADE": models.CASCADE,
-    "PROTECT": models.PROTECT,
-    "RESTRICT": models.RESTRICT,
-    "SET_NULL": models.SET_NULL,
-    "SET_DEFAULT": models.SET_DEFAULT,
-    "DO_NOTHING": models.DO_NOTHING,
-}
-
-
-def _django_path(name: str) -> str:
-    return f"django.db.models.{name}"
-
-
-class CharField(models.CharField):
-    """A string with a maximum length (default 255, as the original)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max_length", 255)
-        super().__init__(*args, **kwargs)
-
-    def deconstruct(self) -> Any:
-        name, _path, args, kwargs = super().deconstruct()
-        return name, _django_path("CharField"), args, kwargs
-
-
-# These need no change: Django's classes are the CIV ones.
-TextField = models.TextField
-IntegerField = models.IntegerField
-FloatField = models.FloatField
-BooleanField = models.BooleanField
-DateTimeField = models.DateTimeField
-DateField = models.DateField
-JSONField = models.JSONField
-
-
-class _AsyncSafeForwardDescriptor(ForwardManyToOneDescriptor):
-    """Forward FK access that explains itself when async code touches an unloaded relation."""
-
-    def get_object(self, instance: Any) -> Any:
-        if in_event_loop():
-            model = type(instance).__name__
-            name = self.field.name
-            raise RelationNotLoaded(
-                f"{model}.{name} is not loaded, and async code cannot load it lazily: add "
-                f'.select_related("{name}") to the query that fetched the {model} rows, or '
-                f'load it explicitly with `await obj.fetch("{name}")`'
-            )
-        return super().get_object(instance)
-
-
-class ForeignKey(models.ForeignKey):
-    """One-to-many relation; ``related_name`` names the reverse accessor.
-
-    Args:
-        to: the related model (class, ``"app_label.Model"`` or ``"Model"``).
-        on_delete: Django's ``on_delete`` or its name (default ``CASCADE``).
-        related_name: the reverse accessor on the related model.
-    """
-
-    forward_related_accessor_class = _AsyncSafeForwardDescriptor
-
-    def __init__(
-        self,
-        to: Any,
-        on_delete: Any = models.CASCADE,
-        related_name: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        if isinstance(on_delete, str):
-            try:
-                on_delete = ON_DELETE[on_delete.upper()]
-            except KeyError:
-                raise ValueError(
-                    f"unknown on_delete {on_delete!r}; use one of " + ", ".join(ON_DELETE)
-                ) from None
-        super().__init__(to, on_delete=on_delete, related_name=related_name, **kwargs)
-
-    def deconstruct(self) -> Any:
-        name, _path, args, kwargs = super().deconstruct()
-        return name, _django_path("ForeignKey"), args, kwargs
-
-
-class ManyToManyField(models.ManyToManyField):
-    """Many-to-many relation; ``related_name`` names the reverse accessor."""
-
-    def deconstruct(self) -> Any:
-        name, _path, args, kwargs = super().deconstruct()
-        return name, _django_path("ManyToManyField"), args, kwargs
-
-
 def _index(model_name: str, entry: Any) -> models.Index:
     if isinstance(entry, models.Index):
         return entry
@@ -161,9 +97,24 @@ class ModelBase(DjangoModelBase):
 
     ``Meta.table_name`` becomes ``db_table`` and string ``Meta.indexes`` become
     ``models.Index(fields=[...])`` (Django names them). Django would reject ``table_name``.
+    The original's ``_table_name = "..."`` class attribute sets the table too, and makes the
+    model unmanaged (its table comes from the original's raw migrations), unless ``Meta`` says
+    ``managed = True``.
     """
 
     def __new__(mcs, name: str, bases: tuple[type, ...], attrs: dict[str, Any], **kwargs: Any):
+        table_name = attrs.get("_table_name")
+        if isinstance(table_name, str):
+            # The original's form: `_table_name = "users"` in the body. Such a model's table is
+            # created by raw migrations (the original's models never made DDL): unmanaged.
+            del attrs["_table_name"]
+            meta = attrs.get("Meta") or type("Meta", (), {})
+            if getattr(meta, "table_name", table_name) != table_name:
+                raise TypeError(f"{name} sets both _table_name and Meta.table_name; keep one")
+            options = {k: v for k, v in vars(meta).items() if not k.startswith("__")}
+            options["table_name"] = table_name
+            options.setdefault("managed", False)
+            attrs["Meta"] = type("Meta", meta.__bases__, options)
         meta = attrs.get("Meta")
         if meta is not None:
             attrs["Meta"] = mcs._translate_meta(name, meta)
@@ -192,16 +143,31 @@ class ModelBase(DjangoModelBase):
             options["indexes"] = [_index(model_name, entry) for entry in indexes]
         return type("Meta", meta.__bases__, options)
 
-    @property
-    def _table_name(cls) -> str:
-        """The original's name for ``_meta.db_table``."""
-        return str(cls._meta.db_table)  # type: ignore[attr-defined]
 
-    @property
-    def _fields(cls) -> dict[str, models.Field[Any, Any]]:
-        """The original's field map: name -> field, forward fields only (with the pk)."""
-        meta = cls._meta  # type: ignore[attr-defined]
-        return {f.name: f for f in (*meta.fields, *meta.many_to_many)}
+class _ClassAttribute(Generic[_V]):
+    """An attribute computed from the class, read the same on the class and on instances.
+
+    The original's ``_fields``/``_table_name`` were plain class attributes, so code reads them
+    as ``Model._fields`` and as ``self._fields``.
+    """
+
+    def __init__(self, compute: Callable[[Any], _V]) -> None:
+        self._compute = compute
+        self.__doc__ = compute.__doc__
+
+    def __get__(self, instance: Any, owner: type) -> _V:
+        return self._compute(owner)
+
+
+def _table_name(cls: Any) -> str:
+    """The original's name for ``_meta.db_table``."""
+    return str(cls._meta.db_table)
+
+
+def _fields(cls: Any) -> dict[str, models.Field[Any, Any]]:
+    """The original's field map: name -> field, forward fields only (with the pk)."""
+    meta = cls._meta
+    return {f.name: f for f in (*meta.fields, *meta.many_to_many)}
 
 
 class Model(models.Model, metaclass=ModelBase):
@@ -211,6 +177,13 @@ class Model(models.Model, metaclass=ModelBase):
 
     class Meta:
         abstract = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs and civ_settings.INIT_IGNORES_UNKNOWN:
+            # The original's Model(**row): keys that are not fields are dropped.
+            known = self._known_keywords()
+            kwargs = {k: v for k, v in kwargs.items() if k in known}
+        super().__init__(*args, **kwargs)
 
     # -- CRUD ------------------------------------------------------------------------------
     def save(self, *args: Any, **kwargs: Any) -> Any:
@@ -237,6 +210,61 @@ class Model(models.Model, metaclass=ModelBase):
     async def adelete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         """Async ``delete()``; returns Django's ``(count, per-model counts)``."""
         return await run(self.delete, *args, **kwargs)
+
+    @classmethod
+    def _known_keywords(cls) -> set[str]:
+        meta = cls._meta
+        names = {f.name for f in meta.get_fields()} | {f.attname for f in meta.concrete_fields}
+        names |= set(meta._property_names) | {"pk"}  # type: ignore[attr-defined]
+        return names
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Any, values: Any) -> Any:
+        """Build an instance from a row; keyword arguments when the class has its own ``__init__``.
+
+        Django calls ``cls(*values)``, which a subclass ``__init__(self, **kwargs)`` (the
+        original's style) cannot take. Such a class gets ``cls(**{attname: value})``; fields
+        the query deferred stay deferred.
+        """
+        if cls.__init__ is Model.__init__:
+            return super().from_db(db, field_names, values)
+        concrete = cls._meta.concrete_fields
+        if len(values) == len(concrete):
+            pairs = [(f.attname, v) for f, v in zip(concrete, values, strict=True)]
+        else:
+            pairs = list(zip(field_names, values, strict=True))
+        new = cls(**dict(pairs))
+        loaded = {name for name, _value in pairs}
+        for f in concrete:  # defaults filled in for deferred fields: defer them again
+            if f.attname not in loaded:
+                new.__dict__.pop(f.attname, None)
+        new._state.adding = False
+        new._state.db = db
+        return new
+
+    # -- the original's class-level API ----------------------------------------------------
+    @classmethod
+    def all(cls: type[_T]) -> QueryBuilder[_T]:
+        """Every row: ``await Model.all()`` gives a list (the original's classmethod)."""
+        return cls._default_manager.all()  # type: ignore[return-value]
+
+    @classmethod
+    def filter(cls: type[_T], *args: Any, **lookups: Any) -> QueryBuilder[_T]:
+        """``await Model.filter(active=True)``: a list; Django lookups (``age__gte``) work."""
+        return cls._default_manager.filter(*args, **lookups)  # type: ignore[return-value]
+
+    @classmethod
+    def query(cls) -> TableQueryBuilder:
+        """The original's table-level builder on this model's table (a new one per call)."""
+        return TableQueryBuilder(cls._table_name)
+
+    _fields = _ClassAttribute(_fields)
+    _table_name = _ClassAttribute(_table_name)
+
+    def _get_primary_key_field(self) -> str | None:
+        """The name of the primary key field (the original's helper)."""
+        pk = self._meta.pk
+        return None if pk is None else pk.name
 
     async def fetch(self, name: str) -> Any:
         """Load the relation ``name`` from async code.

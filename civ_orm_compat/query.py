@@ -26,13 +26,22 @@ from django.db import models
 from django.db.models import Avg, Count, Max, Min, Sum
 from django.db.models.query import RawQuerySet
 
+from civ_orm_compat._async import in_event_loop, run
+from civ_orm_compat._table import TableQueryBuilder
+from civ_orm_compat.caching import cached_call
 from civ_orm_compat.conf import civ_settings
-from civ_orm_compat.connection import in_event_loop, run
 
 if TYPE_CHECKING:
     from django.db.models.aggregates import Aggregate
 
-__all__ = ["AGGREGATES", "LOOKUPS", "CivManager", "CivRawQuerySet", "QueryBuilder"]
+__all__ = [
+    "AGGREGATES",
+    "LOOKUPS",
+    "CivManager",
+    "CivRawQuerySet",
+    "QueryBuilder",
+    "TableQueryBuilder",
+]
 
 _M = TypeVar("_M", bound=models.Model)
 
@@ -70,7 +79,16 @@ def _check_count(name: str, value: Any) -> int:
 
 
 class QueryBuilder(models.QuerySet[_M]):
-    """The CIV fluent query interface on a Django ``QuerySet``."""
+    """The CIV fluent query interface on a Django ``QuerySet``.
+
+    ``QueryBuilder("users")`` (a table name, the original's form) gives the table-level
+    :class:`TableQueryBuilder` instead.
+    """
+
+    def __new__(cls, model: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(model, str):
+            return TableQueryBuilder(model, *args, **kwargs)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -111,9 +129,10 @@ class QueryBuilder(models.QuerySet[_M]):
     def cache(self, ttl: float) -> QueryBuilder[_M]:
         """Serve this query's awaited terminals from Django's cache for ``ttl`` seconds.
 
-        Entries are invalidated when a model the query reads is written through the ORM (save,
-        delete, bulk and queryset writes, many-to-many changes). Inside ``db.transaction()`` the
-        cache is bypassed (uncommitted data must not be shared).
+        Entries are invalidated when a model the query reads (joined and prefetched ones
+        included) is written by any statement Django runs: save, delete, queryset and bulk
+        writes, many-to-many changes, raw SQL on Django's cursors. Inside ``db.transaction()``
+        the cache is bypassed (uncommitted data must not be shared).
         """
         if isinstance(ttl, bool) or not isinstance(ttl, int | float) or ttl <= 0:
             raise ValueError(f"cache() takes a positive number of seconds, got {ttl!r}")
@@ -165,8 +184,6 @@ class QueryBuilder(models.QuerySet[_M]):
         # Runs in the worker thread: the cache lookup compiles SQL, which may touch the database.
         if self._civ_cache_ttl is None:
             return compute(*args, **kwargs)
-        from civ_orm_compat.caching import cached_call
-
         return cached_call(self, terminal, self._civ_cache_ttl, compute, *args, **kwargs)
 
     # -- dual-mode terminals -------------------------------------------------------------
@@ -335,36 +352,16 @@ class QueryBuilder(models.QuerySet[_M]):
             self.update_or_create, defaults=defaults, create_defaults=create_defaults, **kwargs
         )
 
-    # -- writes: refuse a pending window and invalidate the query cache --------------------
+    # -- writes: refuse a pending window (the execute wrapper invalidates the query cache) ---
     def update(self, **kwargs: Any) -> int:
         """Django's ``update()``; refuses a pending ``limit``/``offset``."""
         self._refuse_window("update")
-        from civ_orm_compat.caching import invalidate
-
-        rows = super().update(**kwargs)
-        invalidate(self.model, self.db)
-        return rows
+        return super().update(**kwargs)
 
     def delete(self) -> tuple[int, dict[str, int]]:
         """Django's ``delete()``; refuses a pending ``limit``/``offset``."""
         self._refuse_window("delete")
         return super().delete()
-
-    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[_M]:
-        """Django's ``bulk_create()``, invalidating the query cache."""
-        from civ_orm_compat.caching import invalidate
-
-        created = super().bulk_create(objs, *args, **kwargs)
-        invalidate(self.model, self.db)
-        return created
-
-    def bulk_update(self, objs: Any, fields: Any, batch_size: int | None = None) -> int:
-        """Django's ``bulk_update()``, invalidating the query cache."""
-        from civ_orm_compat.caching import invalidate
-
-        rows = super().bulk_update(objs, fields, batch_size=batch_size)
-        invalidate(self.model, self.db)
-        return rows
 
 
 class CivRawQuerySet(RawQuerySet):

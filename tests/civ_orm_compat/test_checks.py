@@ -29,6 +29,8 @@ def test_each_bad_setting_has_its_id(settings: Settings) -> None:
     settings.CIV_ORM_MIGRATIONS_APP = "not_an_app"
     settings.CIV_ORM_CACHE_ALIAS = "nowhere"
     settings.CIV_ORM_NPLUSONE_THRESHOLD = 1
+    settings.CIV_ORM_TRANSACTION_MAX_THREADS = 0
+    settings.CIV_ORM_TRANSACTION_TIMEOUT = "soon"
     with warnings.catch_warnings():  # "Overriding DATABASES can lead to unexpected behavior"
         warnings.simplefilter("ignore", UserWarning)
         settings.DATABASES = {**settings.DATABASES, "pooled": {"OPTIONS": {"pool": True}}}
@@ -61,6 +63,16 @@ def test_each_bad_setting_has_its_id(settings: Settings) -> None:
             hint="Use an integer of at least 2.",
             id="civ_orm.E004",
         ),
+        checks.Error(
+            "CIV_ORM_TRANSACTION_MAX_THREADS is 0.",
+            hint="Use a positive integer, below the database's max_connections.",
+            id="civ_orm.E005",
+        ),
+        checks.Error(
+            "CIV_ORM_TRANSACTION_TIMEOUT is 'soon'.",
+            hint="Use a positive number of seconds, or None to wait without a limit.",
+            id="civ_orm.E006",
+        ),
         *([] if is_psycopg3 else pool_warning),
     ]
 
@@ -78,5 +90,7 @@ def test_the_package_re_exports_its_public_api() -> None:
 
     assert civ_orm_compat.Model is Model and civ_orm_compat.db is db
     assert set(civ_orm_compat.__all__) >= {"Model", "QueryBuilder", "db", "Migration"}
+    assert set(civ_orm_compat.__all__) - {"__version__"} == set(civ_orm_compat._EXPORTS)
+    assert civ_orm_compat.DatabaseConnection is type(db)
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         civ_orm_compat.nothing  # noqa: B018

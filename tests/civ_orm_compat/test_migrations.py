@@ -105,6 +105,22 @@ def test_create_save_run_and_roll_back(migrations_package: Path) -> None:
     assert [h["name"] for h in Migration.history()] == ["0001_initial"]
 
 
+def test_an_original_style_migration_saves_as_a_django_migration(
+    migrations_package: Path,
+) -> None:
+    raw = Migration("raw_notes", "20240101000000")
+    raw.up("CREATE TABLE civ_notes (id INTEGER PRIMARY KEY)")
+    raw.up("CREATE TABLE civ_notes2 (id INTEGER PRIMARY KEY)")
+    raw.down("DROP TABLE civ_notes2")
+    raw.down("DROP TABLE civ_notes")
+    path = raw.save()
+    assert path.name == "0002_raw_notes.py" and "migrations.RunSQL(" in path.read_text()
+    assert Migration.run_all() == [("civ_app", "0002_raw_notes")]
+    assert {"civ_notes", "civ_notes2"} <= tables()
+    assert Migration.rollback() == ["0002_raw_notes"]
+    assert not {"civ_notes", "civ_notes2"} & tables()
+
+
 def test_bad_input_is_refused_before_anything_is_written(migrations_package: Path) -> None:
     with pytest.raises(MigrationError, match="lower-case letters, digits and underscores"):
         Migration.create("Add Users!")

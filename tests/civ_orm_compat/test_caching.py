@@ -90,3 +90,71 @@ async def test_bad_ttl_and_uncached_default() -> None:
     _, n1 = await queries_of(lambda: User.objects.count())
     _, n2 = await queries_of(lambda: User.objects.count())
     assert (n1, n2) == (1, 1)  # no .cache(): every call queries
+
+
+async def test_select_related_with_limit_sees_writes_to_the_joined_model() -> None:
+    author = await User.create(username="a")
+    await Post.objects.acreate(title="t", content="c", author=author)
+    posts = Post.objects.select_related("author").limit(5).cache(60)
+    assert [p.author.username for p in await posts.all()] == ["a"]
+    author.username = "renamed"
+    await author.save()
+    assert [p.author.username for p in await posts.all()] == ["renamed"]
+
+
+async def test_prefetch_related_sees_writes_to_the_prefetched_models() -> None:
+    author = await User.create(username="a")
+    post = await Post.objects.acreate(title="t", content="c", author=author)
+    tag = await Tag.objects.acreate(name="x")
+    await post.tags.aadd(tag)
+    authors = User.objects.prefetch_related("posts__tags").cache(60)
+    assert [[t.name for t in p.tags.all()] for p in (await authors.all())[0].posts.all()] == [
+        ["x"]
+    ]
+    await Tag.objects.filter(pk=tag.pk).aupdate(name="y")
+    assert [[t.name for t in p.tags.all()] for p in (await authors.all())[0].posts.all()] == [
+        ["y"]
+    ]
+    await Post.objects.filter(pk=post.pk).aupdate(title="t2")
+    assert [p.title for p in (await authors.all())[0].posts.all()] == ["t2"]
+
+
+async def test_plain_django_writes_without_signals_invalidate() -> None:
+    from asgiref.sync import sync_to_async
+    from django.db import models
+
+    await User.create(username="a", age=1)
+    ages = User.objects.order_by("pk").values_list("age", flat=True).cache(60)
+    assert list(await ages.all()) == [1]
+    await sync_to_async(User._base_manager.filter(username="a").update)(age=2)
+    assert list(await ages.all()) == [2]
+    await sync_to_async(models.QuerySet(User).update)(age=3)
+    assert list(await ages.all()) == [3]
+    await db.execute("UPDATE users SET age = 4")  # raw SQL through Django's cursor too
+    assert list(await ages.all()) == [4]
+
+
+async def test_writes_in_a_transaction_invalidate_at_commit(vendor: str) -> None:
+    import asyncio
+    import threading
+
+    await User.create(username="a", age=1)
+
+    def ages() -> Any:
+        return User.objects.order_by("pk").values_list("age", flat=True).cache(60)
+
+    def read_elsewhere() -> list[int]:
+        # Another thread, another context: it reads (and caches) the committed rows.
+        out: list[int] = []
+        thread = threading.Thread(target=lambda: out.extend(asyncio.run(ages().alist())))
+        thread.start()
+        thread.join()
+        return out
+
+    assert list(await ages().all()) == [1]
+    async with db.transaction():
+        await User.objects.filter(username="a").aupdate(age=2)
+        await User.objects.filter(username="a").aupdate(age=3)
+        if vendor != "sqlite":  # SQLite's in-memory test database locks readers out meanwhile
+            assert await asyncio.to_thread(read_elsewhere) == [1]  # cached before the commit
+    assert list(await ages().all()) == [3]  # the commit invalidated it

@@ -6,6 +6,7 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -324,3 +325,174 @@ async def test_a_dead_persistent_connection_is_replaced(persistent_default: None
         assert await sync_to_async(backend_pid)() != first
         await User.create(username="after-reconnect")
     assert await names() == {"after-reconnect"}
+
+
+async def _idle_threads_are_clean() -> list[tuple[bool, bool]]:
+    """(in_atomic_block, connection closed) of the default connection of every idle thread."""
+    states = []
+    for executor in list(db._threads._idle):
+
+        def state() -> tuple[bool, bool]:
+            conn = connections["default"]
+            return conn.in_atomic_block, conn.connection is not None and conn.is_usable() is False
+
+        states.append(await asyncio.wrap_future(executor.submit(state)))
+    return states
+
+
+@pytest.mark.parametrize("yields", range(0, 12))
+async def test_cancelling_twice_during_exit_rolls_back_and_frees_the_thread(yields: int) -> None:
+    entered = asyncio.Event()
+
+    async def work() -> None:
+        async with db.transaction():
+            await User.create(username=f"cancelled-{yields}")
+            entered.set()
+            await asyncio.sleep(30)
+
+    task = asyncio.create_task(work())
+    await entered.wait()
+    task.cancel()
+    for _ in range(yields):  # land the second cancel at a different point of the exit
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # Every later block works, on a clean thread and connection.
+    for _ in range(3):
+        async with db.transaction():
+            await User.create(username=f"after-{yields}-{_}")
+    assert await names() == {f"after-{yields}-{i}" for i in range(3)}
+    assert db.pool_stats()["connections_in_use"] == 0
+    assert all(state == (False, False) for state in await _idle_threads_are_clean())
+
+
+CONCURRENT_BLOCKS = 200
+
+
+@pytest.mark.postgresql
+async def test_200_concurrent_blocks_queue_for_a_bounded_pool(settings: Any) -> None:
+    import psycopg2
+
+    settings.CIV_ORM_TRANSACTION_MAX_THREADS = 8
+    await db.close_all()
+    params = connections["default"].get_connection_params()
+    stop = threading.Event()
+    started = threading.Event()
+    counts: list[int] = []
+    busy: list[int] = []
+
+    def sample() -> None:
+        # Our own connection, outside the pool: count the test database's other backends.
+        conn = psycopg2.connect(**params)
+        conn.autocommit = True
+        with conn.cursor() as cursor:
+            while not stop.is_set():
+                cursor.execute(
+                    "SELECT count(*), count(*) FILTER (WHERE xact_start IS NOT NULL) "
+                    "FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid()"
+                )
+                total, in_transaction = cursor.fetchone()
+                counts.append(total)
+                busy.append(in_transaction)
+                started.set()
+                stop.wait(0.005)
+        conn.close()
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    await sync_to_async(started.wait, thread_sensitive=False)()
+    baseline = counts[0]  # the test's own connections (pytest's thread, asgiref's thread)
+
+    async def block(i: int) -> None:
+        async with db.transaction():
+            await User.create(username=f"c{i}")
+            await db.fetch_val("SELECT pg_sleep(0.01)")
+
+    try:
+        await asyncio.gather(*(block(i) for i in range(CONCURRENT_BLOCKS)))
+    finally:
+        stop.set()
+        await sync_to_async(sampler.join, thread_sensitive=False)()
+    assert await User.objects.count() == CONCURRENT_BLOCKS
+    stats = db.pool_stats()
+    assert stats["transaction_threads_max"] == 8
+    assert stats["transaction_threads_max_busy"] <= 8
+    assert stats["transaction_waits"] > 0
+    assert stats["transaction_threads_busy"] == stats["transaction_waiting"] == 0
+    # At most 8 connections inside a transaction at once; a closed connection's backend may
+    # linger in pg_stat_activity for a few milliseconds, hence the small margin on the total.
+    assert 1 <= max(busy) <= 8
+    assert max(counts) - baseline <= 8 + 3, (baseline, max(counts))
+
+
+async def test_a_block_waits_for_a_free_thread_then_fails_clearly(settings: Any) -> None:
+    settings.CIV_ORM_TRANSACTION_MAX_THREADS = 1
+    settings.CIV_ORM_TRANSACTION_TIMEOUT = 0.3
+    holding = asyncio.Event()
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        async with db.transaction():
+            await User.create(username="holder")
+            holding.set()
+            await release.wait()
+
+    holder = asyncio.create_task(hold())
+    await holding.wait()
+    before = db.pool_stats()["transaction_wait_timeouts"]
+    with pytest.raises(TransactionError, match="CIV_ORM_TRANSACTION_MAX_THREADS=1"):
+        async with db.transaction():
+            pass
+    assert db.pool_stats()["transaction_wait_timeouts"] == before + 1
+    # A waiter within the timeout gets the thread as soon as the holder leaves.
+    settings.CIV_ORM_TRANSACTION_TIMEOUT = 5
+
+    async def queued() -> int:
+        async with db.transaction():
+            return int(await User.objects.acount())
+
+    second = asyncio.create_task(queued())
+    await asyncio.sleep(0.05)
+    assert db.pool_stats()["transaction_waiting"] == 1
+    release.set()
+    await holder
+    assert await second == 1
+
+
+@pytest.mark.postgresql
+async def test_a_block_whose_connection_dies_is_discarded() -> None:
+    with pytest.raises(Exception, match="(?i)terminat|closed|server"):
+        async with db.transaction():
+            await User.create(username="lost")
+            await db.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+    for i in range(3):  # every later block gets a working thread and connection
+        async with db.transaction():
+            await User.create(username=f"ok{i}")
+    assert await names() == {"ok0", "ok1", "ok2"}
+    assert db.pool_stats()["connections_in_use"] == 0
+    assert all(state == (False, False) for state in await _idle_threads_are_clean())
+
+
+@pytest.mark.parametrize("yields", range(0, 8))
+async def test_cancelling_while_entering_frees_the_thread(yields: int) -> None:
+    async def work() -> None:
+        async with db.transaction():
+            await User.create(username=f"never-{yields}")
+            await asyncio.sleep(30)
+
+    before = db.pool_stats()
+    task = asyncio.create_task(work())
+    for _ in range(yields):  # land the cancel at a different point of the entry
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with db.transaction():
+        await User.create(username="after")
+    assert await names() == {"after"}
+    after = db.pool_stats()
+    assert after["connections_in_use"] == 0 and after["transaction_threads_busy"] == 0
+    assert after["transactions_committed"] - before["transactions_committed"] == 1
+    assert all(state == (False, False) for state in await _idle_threads_are_clean())

@@ -71,7 +71,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     rows = 0
     if method in ("gyro", "gyro-remap"):
-        from django_gyro.loading import load_export
+        from django_gyro.load.loader import load_export
 
         result = load_export(
             args.export,

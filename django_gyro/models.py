@@ -1,7 +1,8 @@
 """Bookkeeping tables Django Gyro keeps in a *target* database.
 
-Every committed reload (:func:`django_gyro.loading.load_export`) writes one :class:`Load` row and,
-for each row whose key changed or that was matched to an existing row, one :class:`KeyMap` row
+Every committed reload (:func:`django_gyro.load.loader.load_export`) writes one :class:`Load`
+row and, for each row whose key changed or that was matched to an existing row, one
+:class:`KeyMap` row
 (``old key -> new key``). They live in the target because they describe the target: a second load
 of the same export finds its :class:`Load` and does not duplicate anything, and ``gyro_verify``
 reads the map to compare the export with the loaded rows while ignoring remapped keys.

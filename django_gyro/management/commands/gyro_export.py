@@ -7,9 +7,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
-from django_gyro.endpoints import File, Postgres
+from django_gyro.api import File, Postgres
 from django_gyro.exceptions import GyroError
-from django_gyro.exporting import export, plan
+from django_gyro.export.export import export
+from django_gyro.export.plan import plan
 from django_gyro.jobs import load_jobs
 
 

@@ -8,7 +8,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
 from django_gyro.exceptions import GyroError
-from django_gyro.loading import STRATEGIES, load_export
+from django_gyro.load.loader import load_export
+from django_gyro.load.plan import STRATEGIES
 
 
 def _pairs(values: list[str], option: str) -> dict[str, str]:

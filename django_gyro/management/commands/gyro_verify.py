@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
 from django_gyro.exceptions import GyroError
-from django_gyro.verify import verify_export
+from django_gyro.load.verify import verify_export
 
 
 class Command(BaseCommand):

@@ -1,0 +1,172 @@
+"""Integrity of a load, set-based: foreign keys lifted and re-validated, unique errors named.
+
+The foreign-key constraints of the loaded tables are dropped inside the load's transaction and
+added back at the end, which makes PostgreSQL validate each one with a single query instead of
+one trigger call per row (a rollback, or a killed client, restores them). A violation is
+reported as model, key, column and value.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from django.db import IntegrityError, transaction
+
+from django_gyro.backend import catalog
+from django_gyro.exceptions import UNCHANGED, IntegrityViolation, LoadError
+from django_gyro.load.keys import EXAMPLES
+from django_gyro.load.plan import ModelPlan, column_of
+
+if TYPE_CHECKING:
+    from django_gyro.load.loader import Loader
+
+__all__ = [
+    "check_deferred",
+    "diagnostics",
+    "lift_foreign_keys",
+    "primary_message",
+    "restore_foreign_keys",
+    "unique_error",
+]
+
+
+def diagnostics(exc: BaseException) -> Any:
+    for candidate in (exc, exc.__cause__, exc.__context__):
+        diag = getattr(candidate, "diag", None)
+        if diag is not None:
+            return diag
+    return None
+
+
+def primary_message(exc: BaseException) -> str:
+    diag = diagnostics(exc)
+    text = getattr(diag, "message_primary", None) if diag else None
+    return str(text or str(exc).strip().splitlines()[0])
+
+
+def lift_foreign_keys(loader: Loader) -> None:
+    # Dropping and re-adding a foreign key inside this transaction is atomic: a rollback (or
+    # a killed client) restores it. Re-adding validates the whole table in one query.
+    tables = [loader.q(plan.table) for plan in loader.plans]
+    with loader.wrapper.cursor() as cursor:
+        rows = catalog.foreign_key_constraints(cursor, tables)
+    for table, name, definition in rows:
+        loader.execute(f"ALTER TABLE {table} DROP CONSTRAINT {loader.q(name)}")
+        loader.dropped.append((table, name, definition))
+    loader.log(f"lifted {len(loader.dropped)} foreign-key constraints for the load")
+
+
+def unique_sets(loader: Loader, plan: ModelPlan) -> list[tuple[str, ...]]:
+    opts = plan.model._meta
+    sets: list[tuple[str, ...]] = [(plan.pk,)]
+    sets += [(f.column,) for f in opts.concrete_fields if f.unique and not f.primary_key]
+    for together in opts.unique_together:
+        sets.append(tuple(column_of(plan.model, n) for n in together))
+    for constraint in opts.total_unique_constraints:
+        sets.append(tuple(column_of(plan.model, n) for n in constraint.fields))
+    return [s for s in dict.fromkeys(sets) if all(c in plan.entry.column_names for c in s)]
+
+
+def unique_error(loader: Loader, plan: ModelPlan, where: str, exc: IntegrityError) -> LoadError:
+    # The failed INSERT was rolled back to its savepoint; find every offending row with
+    # set-based queries so the message names model, key, column and value.
+    label, pk = plan.report.label, plan.pk
+    select = loader.select(plan, where)
+    problems: list[str] = []
+    for columns in unique_sets(loader, plan):
+        cols = ", ".join(loader.q(c) for c in columns)
+        for row in loader.fetch(
+            f"SELECT {cols}, count(*) FROM ({select}) n GROUP BY {cols} "
+            f"HAVING count(*) > 1 ORDER BY 1 LIMIT %s",
+            [EXAMPLES],
+        ):
+            values = ", ".join(f"{c}={v!r}" for c, v in zip(columns, row, strict=False))
+            problems.append(f"{label}: {row[-1]} rows in {plan.entry.file} share {values}")
+        condition = " AND ".join(f"t.{loader.q(c)} = n.{loader.q(c)}" for c in columns)
+        for row in loader.fetch(
+            f"SELECT n.{loader.q(pk)}, {', '.join('n.' + loader.q(c) for c in columns)}, "
+            f"t.{loader.q(pk)} FROM ({select}) n JOIN {loader.q(plan.table)} t ON {condition} "
+            f"ORDER BY 1 LIMIT %s",
+            [EXAMPLES],
+        ):
+            values = ", ".join(f"{c}={v!r}" for c, v in zip(columns, row[1:], strict=False))
+            problems.append(
+                f"{label}({pk}={row[0]}): {values} already exists in the target ({pk}={row[-1]})"
+            )
+    if not problems:
+        detail = getattr(diagnostics(exc), "message_detail", None) or str(exc)
+        problems.append(f"{label}: {detail}")
+    return IntegrityViolation(
+        f"Could not load {label} from {plan.entry.file}: unique constraint violated:\n  "
+        + "\n  ".join(problems)
+        + f"\n{UNCHANGED}"
+    )
+
+
+def restore_foreign_keys(loader: Loader) -> None:
+    problems: list[str] = []
+    for table, name, definition in loader.dropped:
+        try:
+            with transaction.atomic(using=loader.alias):
+                loader.execute(f"ALTER TABLE {table} ADD CONSTRAINT {loader.q(name)} {definition}")
+        except IntegrityError:
+            problems.extend(fk_violations(loader, table, name))
+    if problems:
+        raise IntegrityViolation(
+            "foreign keys would point to missing rows:\n  "
+            + "\n  ".join(problems)
+            + f"\n{UNCHANGED}"
+        )
+
+
+def fk_violations(loader: Loader, table: str, constraint: str) -> list[str]:
+    with loader.wrapper.cursor() as cursor:
+        info = catalog.constraint_columns(cursor, table, constraint)
+    # The constraint is gone after the failed ADD; read its columns from the definition.
+    definition = next(d for t, n, d in loader.dropped if t == table and n == constraint)
+    if info:
+        parent, columns, parent_columns = info
+    else:
+        match = re.match(r"FOREIGN KEY \((.+?)\) REFERENCES (.+?)\((.+?)\)", definition)
+        if not match:
+            return [f"{table}: constraint {constraint} ({definition})"]
+        columns = [c.strip().strip('"') for c in match.group(1).split(",")]
+        parent = match.group(2)
+        parent_columns = [c.strip().strip('"') for c in match.group(3).split(",")]
+    model_label = loader.label_of_table(table.strip('"'))
+    pk = next(
+        (p.pk for p in loader.plans if p.table == table.strip('"')),
+        columns[0],
+    )
+    present = " AND ".join(f"c.{loader.q(c)} IS NOT NULL" for c in columns)
+    join = " AND ".join(
+        f"p.{loader.q(pc)} = c.{loader.q(c)}"
+        for c, pc in zip(columns, parent_columns, strict=True)
+    )
+    rows = loader.fetch(
+        f"SELECT c.{loader.q(pk)}, {', '.join('c.' + loader.q(c) for c in columns)} "
+        f"FROM {table} c WHERE {present} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE "
+        f"{join}) ORDER BY 1 LIMIT %s",
+        [EXAMPLES],
+    )
+    parent_label = loader.label_of_table(parent.strip('"'))
+    return [
+        f"{model_label}({pk}={row[0]}): "
+        + ", ".join(f"{c}={v!r}" for c, v in zip(columns, row[1:], strict=True))
+        + f" has no {parent_label} row"
+        for row in rows
+    ] or [f"{model_label}: constraint {constraint} ({definition})"]
+
+
+def check_deferred(loader: Loader) -> None:
+    # Deferrable constraints the load did not lift (unique ones, FKs of other tables)
+    # would only fire at COMMIT; fire them now, where a violation can still be named.
+    try:
+        with transaction.atomic(using=loader.alias):
+            loader.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    except IntegrityError as exc:
+        detail = getattr(diagnostics(exc), "message_detail", None) or primary_message(exc)
+        raise IntegrityViolation(
+            f"a deferred constraint is violated: {detail}; {UNCHANGED}"
+        ) from exc

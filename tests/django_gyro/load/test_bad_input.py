@@ -1,0 +1,260 @@
+"""Every bad input gets a clear error naming what is wrong, and the target stays untouched."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connections
+
+from django_gyro.exceptions import (
+    BadDataError,
+    IntegrityViolation,
+    LoadError,
+    ManifestError,
+    SchemaMismatchError,
+)
+from django_gyro.load.loader import load_export
+from tests.django_gyro.helpers import DB, populate, rewrite_file, snapshot, url_of
+
+pytestmark = [pytest.mark.postgresql, DB]
+
+ITEMS = "gyro_example_orderitem.csv"
+
+
+@pytest.fixture
+def broken(export_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the export, to be damaged by the test."""
+    copy = tmp_path / "broken"
+    shutil.copytree(export_dir, copy)
+    return copy
+
+
+def _manifest(directory: Path) -> dict[str, Any]:
+    return dict(json.loads((directory / "manifest.json").read_text()))
+
+
+def _write_manifest(directory: Path, data: dict[str, Any]) -> None:
+    (directory / "manifest.json").write_text(json.dumps(data))
+
+
+def _job(data: dict[str, Any], file: str) -> dict[str, Any]:
+    return next(job for job in data["jobs"] if job["file"] == file)
+
+
+def _set_cell(line_number: int, column: str, value: str) -> Callable[[list[str]], list[str]]:
+    """A ``rewrite_file`` edit that sets ``column`` on line ``line_number`` (0 is the header)."""
+
+    def edit(lines: list[str]) -> list[str]:
+        index = lines[0].rstrip("\n").split(",").index(column)
+        row = lines[line_number].rstrip("\n").split(",")
+        row[index] = value
+        return [*lines[:line_number], ",".join(row) + "\n", *lines[line_number + 1 :]]
+
+    return edit
+
+
+def _fails(directory: Path, target: str, error: type[LoadError], *needles: str) -> str:
+    before = snapshot(target)
+    with pytest.raises(error) as info:
+        load_export(directory, url_of(target))
+    message = str(info.value)
+    for needle in needles:
+        assert needle in message, message
+    assert "the target database was not changed" in message
+    assert snapshot(target) == before
+    return message
+
+
+def test_missing_manifest(broken: Path, target: str) -> None:
+    (broken / "manifest.json").unlink()
+    _fails(broken, target, ManifestError, "manifest.json does not exist")
+
+
+def test_truncated_csv(broken: Path, target: str) -> None:
+    path = broken / ITEMS
+    path.write_bytes(path.read_bytes()[:-40])
+    _fails(broken, target, ManifestError, ITEMS, "the file is truncated")
+
+
+def test_file_edited_after_export(broken: Path, target: str) -> None:
+    path = broken / ITEMS
+    content = bytearray(path.read_bytes())
+    content[-3] = ord("7") if content[-3] != ord("7") else ord("8")  # same size, other digit
+    path.write_bytes(bytes(content))
+    _fails(broken, target, ManifestError, ITEMS, "does not match its sha256", "edited")
+
+
+def test_truncated_csv_with_a_matching_manifest(broken: Path, target: str) -> None:
+    # Cut inside the last row: COPY sees a short row.
+    rewrite_file(broken, ITEMS, lambda lines: [*lines[:-1], lines[-1][: len(lines[-1]) // 2]])
+    _fails(broken, target, BadDataError, ITEMS, f"line {len(_lines(broken))}")
+
+
+def _lines(directory: Path) -> list[str]:
+    return (directory / ITEMS).read_text().splitlines()
+
+
+def test_extra_column_in_the_file_only(broken: Path, target: str) -> None:
+    rewrite_file(broken, ITEMS, lambda lines: [line.rstrip("\n") + ",x\n" for line in lines])
+    _fails(
+        broken,
+        target,
+        ManifestError,
+        ITEMS,
+        "column 'x' in the header line is not in the manifest",
+    )
+
+
+def test_extra_column_the_target_does_not_have(broken: Path, target: str) -> None:
+    rewrite_file(
+        broken,
+        ITEMS,
+        lambda lines: (
+            [lines[0].rstrip("\n") + ",gift_wrap\n"]
+            + [line.rstrip("\n") + ",t\n" for line in lines[1:]]
+        ),
+    )
+    data = _manifest(broken)
+    _job(data, ITEMS)["columns"].append({"name": "gift_wrap", "type": "boolean"})
+    _write_manifest(broken, data)
+    _fails(
+        broken,
+        target,
+        SchemaMismatchError,
+        ITEMS,
+        "column 'gift_wrap' does not exist in the target table gyro_example_orderitem",
+    )
+
+
+def test_missing_column(broken: Path, target: str) -> None:
+    def drop_quantity(lines: list[str]) -> list[str]:
+        header = lines[0].rstrip("\n").split(",")
+        index = header.index("quantity")
+        return [
+            ",".join(v for i, v in enumerate(line.rstrip("\n").split(",")) if i != index) + "\n"
+            for line in lines
+        ]
+
+    rewrite_file(broken, ITEMS, drop_quantity)
+    data = _manifest(broken)
+    job = _job(data, ITEMS)
+    job["columns"] = [c for c in job["columns"] if c["name"] != "quantity"]
+    _write_manifest(broken, data)
+    _fails(
+        broken,
+        target,
+        SchemaMismatchError,
+        ITEMS,
+        "gyro_example_orderitem.quantity is NOT NULL without a default",
+    )
+
+
+def test_column_missing_from_the_header_line(broken: Path, target: str) -> None:
+    rewrite_file(broken, ITEMS, lambda lines: [lines[0].replace(",quantity", ""), *lines[1:]])
+    _fails(broken, target, ManifestError, ITEMS, "column 'quantity' of the manifest is missing")
+
+
+def test_wrong_type_names_file_line_and_column(broken: Path, target: str) -> None:
+    rewrite_file(broken, ITEMS, _set_cell(3, "quantity", "three"))
+    message = _fails(broken, target, BadDataError, ITEMS, "line 4", "column quantity", '"three"')
+    assert "gyro_example.OrderItem" in message
+
+
+def test_type_changed_in_the_manifest(broken: Path, target: str) -> None:
+    data = _manifest(broken)
+    column = next(c for c in _job(data, ITEMS)["columns"] if c["name"] == "quantity")
+    column["type"] = "text"
+    _write_manifest(broken, data)
+    _fails(
+        broken,
+        target,
+        SchemaMismatchError,
+        ITEMS,
+        "column 'quantity' was exported as text but is integer",
+    )
+
+
+def test_duplicate_key_in_a_file(broken: Path, target: str) -> None:
+    rewrite_file(broken, ITEMS, lambda lines: [*lines, lines[-1]])
+    data = _manifest(broken)
+    _job(data, ITEMS)["rows"] += 1
+    _write_manifest(broken, data)
+    _fails(
+        broken, target, IntegrityViolation, "gyro_example.OrderItem", "rows in", ITEMS, "share id="
+    )
+
+
+def test_row_count_differs_from_the_manifest(broken: Path, target: str) -> None:
+    data = _manifest(broken)
+    _job(data, ITEMS)["rows"] += 5
+    _write_manifest(broken, data)
+    _fails(broken, target, BadDataError, ITEMS, "rows read, the manifest says")
+
+
+def test_orphan_child_row(broken: Path, target: str) -> None:
+    # An item whose order is not in the export and not in the target.
+    rewrite_file(broken, ITEMS, _set_cell(1, "order_id", "987654321"))
+    _fails(
+        broken,
+        target,
+        IntegrityViolation,
+        "gyro_example.OrderItem(id=",
+        "order_id=987654321",
+        "has no gyro_example.Order row",
+    )
+
+
+def test_target_missing_a_migration(broken: Path, target: str) -> None:
+    data = _manifest(broken)
+    data["migrations"]["gyro_example"].append("0099_added_later")
+    _write_manifest(broken, data)
+    _fails(
+        broken,
+        target,
+        SchemaMismatchError,
+        "the target is missing migration gyro_example.0099_added_later",
+    )
+
+
+def test_target_without_the_example_tables(broken: Path, target: str) -> None:
+    with connections[target].cursor() as cursor:
+        cursor.execute("DROP TABLE gyro_example_orderitem")
+    with pytest.raises(
+        SchemaMismatchError, match="the target has no table gyro_example_orderitem"
+    ):
+        load_export(broken, url_of(target))
+
+
+def test_target_without_gyro_tables(broken: Path, target: str) -> None:
+    with connections[target].cursor() as cursor:
+        cursor.execute("DROP TABLE django_gyro_keymap")
+    with pytest.raises(SchemaMismatchError, match="migrate django_gyro"):
+        load_export(broken, url_of(target))
+
+
+def test_unknown_model_and_strategy(broken: Path, target: str) -> None:
+    with pytest.raises(LoadError, match="unknown on_conflict strategy 'replace'"):
+        load_export(broken, url_of(target), on_conflict="replace")
+    data = _manifest(broken)
+    data["jobs"][0]["model"] = "gyro_example.Planet"
+    _write_manifest(broken, data)
+    _fails(broken, target, SchemaMismatchError, "model 'gyro_example.Planet' is not installed")
+
+
+def test_remap_with_a_parent_missing_from_the_export(broken: Path, target: str) -> None:
+    # Order rows are remapped (target not empty); an item points at an order outside the export.
+    populate(target, "other", broken)
+
+    rewrite_file(broken, ITEMS, _set_cell(1, "order_id", "987654321"))
+    before = snapshot(target)
+    with pytest.raises(
+        IntegrityViolation,
+        match="order_id=987654321: gyro_example.Order 987654321 is not in the export",
+    ):
+        load_export(broken, url_of(target), on_conflict="remap")
+    assert snapshot(target) == before

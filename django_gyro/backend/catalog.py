@@ -16,6 +16,7 @@ from typing import Any
 __all__ = [
     "Column",
     "applied_migrations",
+    "check_definition",
     "columns",
     "constraint_columns",
     "foreign_key_constraints",
@@ -193,6 +194,17 @@ def constraint_columns(
     )
     row = cursor.fetchone()
     return (row[0], list(row[1]), list(row[2])) if row else None
+
+
+def check_definition(cursor: Any, quoted_table: str, constraint: str) -> str:
+    """``CHECK (...)`` of the table's CHECK constraint ``constraint`` ("" if there is none)."""
+    cursor.execute(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'c' "
+        "AND conrelid = to_regclass(%s) AND conname = %s",
+        [quoted_table, constraint],
+    )
+    row = cursor.fetchone()
+    return str(row[0]) if row else ""
 
 
 def applied_migrations(cursor: Any) -> dict[str, list[str]]:

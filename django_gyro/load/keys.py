@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.db import models
+from django.db import IntegrityError, models, transaction
 
 from django_gyro.exceptions import UNCHANGED, IntegrityViolation, KeyConflictError, LoadError
 from django_gyro.load.plan import ForeignKeyPlan, ModelPlan
@@ -33,7 +33,17 @@ def create_map(loader: Loader, plan: ModelPlan) -> None:
 
 
 def index_map(loader: Loader, plan: ModelPlan) -> None:
-    loader.execute(f"CREATE UNIQUE INDEX ON {loader.q(plan.map)} (old)")
+    """Index the map on ``old``; a key that appears twice in the file is named as such."""
+    from django_gyro.load.integrity import duplicate_keys
+
+    try:
+        with transaction.atomic(using=loader.alias):
+            loader.execute(f"CREATE UNIQUE INDEX ON {loader.q(plan.map)} (old)")
+    except IntegrityError:
+        error = duplicate_keys(loader, plan)
+        if error is None:
+            raise
+        raise error from None
     loader.execute(f"ANALYZE {loader.q(plan.map)}")
 
 

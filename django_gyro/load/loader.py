@@ -563,7 +563,7 @@ class Loader:
                 if plan.map_kind == "identity" and plan.strategy == "update":
                     self._update(plan)
         except IntegrityError as exc:
-            raise integrity.unique_error(self, plan, where, exc) from exc
+            raise integrity.insert_error(self, plan, where, exc) from exc
         if plan.map_kind != "rewrite":
             plan.report.inserted = count
         self.log(f"inserted {count} rows into {plan.table}")

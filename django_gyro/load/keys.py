@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import IntegrityError, models, transaction
 
 from django_gyro.exceptions import UNCHANGED, IntegrityViolation, KeyConflictError, LoadError
-from django_gyro.load.plan import ForeignKeyPlan, ModelPlan
+from django_gyro.load.plan import ModelPlan
 from django_gyro.models import KeyAction
 
 if TYPE_CHECKING:
@@ -263,37 +263,30 @@ def check_references(loader: Loader) -> None:
     """
     problems: list[str] = []
     for plan in loader.plans:
-        checks: list[tuple[ForeignKeyPlan, str, str]] = []
         for fk in plan.fks:
             if not fk.managed:
                 continue  # a model Gyro does not manage: kept as is, its constraint checks it
             column = f"s.{loader.q(fk.column)}"
-            outside = f"{column} IS NOT NULL"
+            condition = f"{column} IS NOT NULL"
             if fk.in_export:
                 parent = loader.by_label[fk.parent]
-                outside += (
-                    f" AND {column} NOT IN (SELECT {loader.q(parent.pk)} FROM "
-                    f"{loader.q(parent.stage)} WHERE {loader.q(parent.pk)} IS NOT NULL)"
+                condition += (
+                    f" AND NOT EXISTS (SELECT 1 FROM {loader.q(parent.stage)} ps WHERE "
+                    f"ps.{loader.q(parent.pk)} = {column})"
                 )
-            missing = (
-                f"{outside} AND NOT EXISTS (SELECT 1 FROM {loader.q(fk.parent_table)} p WHERE "
-                f"p.{loader.q(fk.parent_pk)} = {column})"
-            )
-            checks.append((fk, outside, missing))
-        if not checks:
-            continue
-        counts = ", ".join(
-            f"count(*) FILTER (WHERE {missing if fk.shared else outside}), "
-            f"count(DISTINCT s.{loader.q(fk.column)}) FILTER "
-            f"(WHERE {missing if fk.shared else outside})"
-            for fk, outside, missing in checks
-        )
-        row = loader.fetch(f"SELECT {counts} FROM {loader.q(plan.stage)} s")[0]
-        for n, (fk, outside, missing) in enumerate(checks):
-            rows, keys = row[2 * n], row[2 * n + 1]
+            if fk.shared:
+                condition += (
+                    f" AND NOT EXISTS (SELECT 1 FROM {loader.q(fk.parent_table)} p WHERE "
+                    f"p.{loader.q(fk.parent_pk)} = {column})"
+                )
+            # An anti-join per foreign key: hashed, and spilled to disk when large.
+            rows, keys = loader.fetch(
+                f"SELECT count(*), count(DISTINCT {column}) FROM {loader.q(plan.stage)} s "
+                f"WHERE {condition}"
+            )[0]
             if not rows:
                 continue
-            examples = _examples(loader, plan, fk.column, missing if fk.shared else outside)
+            examples = _examples(loader, plan, fk.column, condition)
             more = f" and {keys - EXAMPLES} more" if keys > EXAMPLES else ""
             where = "declared shared but not in the target" if fk.shared else "not in the export"
             problems.append(

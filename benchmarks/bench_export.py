@@ -233,8 +233,8 @@ def main() -> None:
     url = args.database_url or bench_url("gyro_bench")
     setup_django(url)
     ensure_data(args.scale, args.tenants, args.regenerate)
-    from django_gyro.endpoints import Postgres
-    from django_gyro.exporting import plan
+    from django_gyro.api import Postgres
+    from django_gyro.export.plan import plan
 
     env = {**os.environ, "DATABASE_URL": url}
     psql = psql_binary()

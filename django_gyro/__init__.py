@@ -3,6 +3,11 @@
 Public API::
 
     from django_gyro import DataSlicer, Importer, ImportJob, limit_per
+
+The package's layout follows the stages of a slice: ``api`` (``DataSlicer`` and its endpoints),
+``importers`` / ``registry`` / ``checks`` (the declarations), ``jobs`` and ``slicing`` (what to
+export), ``export/`` (the snapshot written as files), ``manifest`` (the file format), ``load/``
+(the reload and ``gyro_verify``), and ``backend/`` (connections, COPY, the system catalog).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 __all__ = [
     "ClosureError",
     "DataSlicer",
+    "DeclarationError",
     "DuplicateImporter",
     "ExportResult",
     "GyroError",
@@ -26,6 +32,8 @@ __all__ = [
     "JobError",
     "JobOrderError",
     "JobResult",
+    "LoadError",
+    "LoadResult",
     "SourceError",
     "TargetError",
     "__version__",
@@ -33,34 +41,40 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from django_gyro.api import DataSlicer
     from django_gyro.exceptions import (
         ClosureError,
+        DeclarationError,
         DuplicateImporter,
         GyroError,
         JobError,
         JobOrderError,
+        LoadError,
         SourceError,
         TargetError,
     )
-    from django_gyro.exporting import ExportResult, JobResult
+    from django_gyro.export.results import ExportResult, JobResult
     from django_gyro.importers import Importer
     from django_gyro.jobs import ImportJob
-    from django_gyro.slicer import DataSlicer
+    from django_gyro.load.results import LoadResult
     from django_gyro.slicing import limit_per
 
 _LAZY = {
     "ClosureError": "django_gyro.exceptions",
+    "DeclarationError": "django_gyro.exceptions",
     "DuplicateImporter": "django_gyro.exceptions",
     "GyroError": "django_gyro.exceptions",
     "JobError": "django_gyro.exceptions",
     "JobOrderError": "django_gyro.exceptions",
     "SourceError": "django_gyro.exceptions",
     "TargetError": "django_gyro.exceptions",
-    "ExportResult": "django_gyro.exporting",
-    "JobResult": "django_gyro.exporting",
+    "LoadError": "django_gyro.exceptions",
+    "ExportResult": "django_gyro.export.results",
+    "JobResult": "django_gyro.export.results",
     "Importer": "django_gyro.importers",
     "ImportJob": "django_gyro.jobs",
-    "DataSlicer": "django_gyro.slicer",
+    "LoadResult": "django_gyro.load.results",
+    "DataSlicer": "django_gyro.api",
     "limit_per": "django_gyro.slicing",
 }
 

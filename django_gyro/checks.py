@@ -15,8 +15,9 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
 from django_gyro import registry
+from django_gyro.exceptions import DeclarationError
 
-__all__ = ["check_importers"]
+__all__ = ["check_importers", "raise_for_models"]
 
 
 def _name(importer: type) -> str:
@@ -80,6 +81,21 @@ def _importer_messages(importer: Any) -> Iterable[checks.CheckMessage]:
                 obj=importer,
                 id="gyro.E004",
             )
+    shared = getattr(importer, "shared", ()) or ()
+    for name in [shared] if isinstance(shared, str) else shared:
+        try:
+            target_field = model._meta.get_field(name)
+        except FieldDoesNotExist:
+            target_field = None
+        if target_field is None or not (target_field.many_to_one or target_field.one_to_one):
+            yield checks.Error(
+                f"Importer '{_name(importer)}' declares shared = {tuple(shared)!r}, but "
+                f"'{label}.{name}' is not a foreign key.",
+                hint="List the foreign keys (field names, without '_id') whose parent rows are "
+                "shared lookup rows already in every target.",
+                obj=importer,
+                id="gyro.E006",
+            )
     for field in model._meta.concrete_fields:
         if (field.many_to_one or field.one_to_one) and field.name not in declared:
             if getattr(field.remote_field, "parent_link", False):
@@ -110,3 +126,29 @@ def check_importers(
             continue
         messages.extend(_importer_messages(importer))
     return messages
+
+
+def raise_for_models(models_: Iterable[type[models.Model]]) -> None:
+    """Run the checks of the Importers of ``models_`` and raise if any is an error.
+
+    ``DataSlicer.run``, the export and the load call this before they touch a database or a
+    file, so a notebook (which never runs ``manage.py check``) is stopped like a command.
+
+    Raises:
+        DeclarationError: naming every failing check by id, with its message and hint.
+    """
+    wanted = {model._meta.label_lower for model in models_}
+    errors = [
+        message
+        for importer in registry.registered()
+        if importer.model._meta.label_lower in wanted
+        for message in _importer_messages(importer)
+        if message.is_serious()
+    ]
+    if errors:
+        details = "; ".join(
+            f"{e.id} {e.msg}" + (f" Hint: {e.hint}" if e.hint else "") for e in errors
+        )
+        raise DeclarationError(
+            f"the Importers fail Gyro's system checks (see docs/checks.md): {details}"
+        )

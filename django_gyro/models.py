@@ -1,7 +1,8 @@
 """Bookkeeping tables Django Gyro keeps in a *target* database.
 
-Every committed reload (:func:`django_gyro.loading.load_export`) writes one :class:`Load` row and,
-for each row whose key changed or that was matched to an existing row, one :class:`KeyMap` row
+Every committed reload (:func:`django_gyro.load.loader.load_export`) writes one :class:`Load`
+row and, for each row whose key changed or that was matched to an existing row, one
+:class:`KeyMap` row
 (``old key -> new key``). They live in the target because they describe the target: a second load
 of the same export finds its :class:`Load` and does not duplicate anything, and ``gyro_verify``
 reads the map to compare the export with the loaded rows while ignoring remapped keys.
@@ -81,7 +82,13 @@ class KeyMap(models.Model):
     Keys are stored as text so that one table serves integer and UUID keys alike.
     """
 
-    load = models.ForeignKey(Load, on_delete=models.CASCADE, related_name="keys")
+    # No database constraint and no index of its own: a load writes one row per remapped row
+    # (millions), and a foreign-key trigger call per row would dominate a remap. The rows are
+    # written in the transaction that creates their Load; the unique index below starts with
+    # load_id and serves the lookups. Deleting a Load still deletes its rows (Django cascades).
+    load = models.ForeignKey(
+        Load, on_delete=models.CASCADE, related_name="keys", db_constraint=False, db_index=False
+    )
     model = models.CharField(max_length=200)
     old_key = models.TextField()
     new_key = models.TextField()

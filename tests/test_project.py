@@ -135,7 +135,7 @@ def test_apps_mask_urls_like_the_project(url: str) -> None:
     # django_gyro and civ_orm_compat are installable on their own, so each has its own masking
     # helper rather than importing the host project's; they must agree with it.
     from civ_orm_compat.connection import _masked
-    from django_gyro.db import mask_url as gyro_mask_url
+    from django_gyro.backend.connection import mask_url as gyro_mask_url
 
     assert gyro_mask_url(url) == mask_url(url)
     assert _masked(url) == mask_url(url)

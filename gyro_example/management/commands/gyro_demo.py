@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +10,17 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_gyro import DataSlicer, GyroError
-from django_gyro.exporting import ExportResult
-from django_gyro.load_target import create_database, migrate_target, sibling_url, target_alias
-from django_gyro.verify import verify_export
+from django_gyro.export.results import ExportResult
+from django_gyro.load.verify import verify_export
 from gyro_example.jobs import jobs
 from gyro_example.models import Tenant
+from gyro_example.targets import (
+    create_database,
+    database_url,
+    migrate_target,
+    sibling_url,
+    target_alias,
+)
 
 
 def _default_directory() -> Path:
@@ -23,17 +28,16 @@ def _default_directory() -> Path:
 
 
 def _default_target() -> str:
-    """``DATABASE_URL_TARGET`` (alias ``target``), else ``<default name>_gyro_target``."""
+    """The alias ``target`` if configured, else ``<default name>_gyro_target`` (created).
+
+    The second database lives on the server of ``default``, with its credentials.
+    """
     if "target" in settings.DATABASES:
         return "target"
     name = f"{settings.DATABASES['default']['NAME']}_gyro_target"
-    if os.environ.get("DATABASE_URL"):
-        url = sibling_url(os.environ["DATABASE_URL"], name)
-        create_database(url)
-        return url
-    from settings.database import embedded_url  # the host project's embedded PostgreSQL
-
-    return embedded_url(name)
+    url = sibling_url(database_url("default"), name)
+    create_database(url)
+    return url
 
 
 class Command(BaseCommand):

@@ -1,0 +1,1 @@
+"""What Gyro needs from PostgreSQL: private connections, COPY, and the system catalog."""

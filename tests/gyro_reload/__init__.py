@@ -1,1 +1,0 @@
-"""Tests of Gyro's reload (``django_gyro.loading``, ``gyro_import``, ``gyro_verify``)."""

@@ -9,4 +9,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Test-only apps: civ_orm_compat's (the seed's User/Post example models) and the Gyro reload
 # tests' (UUID keys, a self-reference, a foreign-key cycle).
-INSTALLED_APPS = [*INSTALLED_APPS, "tests.civ_app", "tests.gyro_testapp"]  # noqa: F405
+INSTALLED_APPS = [  # noqa: F405
+    *INSTALLED_APPS,  # noqa: F405
+    "tests.civ_app",
+    "tests.gyro_testapp",
+    "tests.gyro_planning_app",
+]

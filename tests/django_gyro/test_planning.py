@@ -10,7 +10,7 @@ import pytest
 from django.db import connections
 
 from django_gyro import DataSlicer, Importer, ImportJob, registry
-from django_gyro.exporting import ExportResult
+from django_gyro.export.results import ExportResult
 from django_gyro.planning import PlanError, per, plan_slice
 from gyro_example.jobs import DEMO_TENANT, build_jobs
 from gyro_example.models import Customer, Order, OrderItem, Product, Shop, Tenant

@@ -138,6 +138,7 @@ class DataSlicer:
         strict: bool = False,
         closure: bool = True,
         on_job_done: Callable[[JobResult], None] | None = None,
+        mask_salt: str | None = None,
         **options: Any,
     ) -> Any:
         """Run the jobs from ``source`` to ``target``.
@@ -146,6 +147,9 @@ class DataSlicer:
           :class:`~django_gyro.export.results.ExportResult`.
         * ``File -> Postgres`` and ``Postgres -> Postgres``: load, through the files; handled by
           ``django_gyro.load.loader`` (``options`` are passed on to it).
+
+        ``mask_salt`` is the export's secret for the Importers' mask rules (default:
+        ``GYRO_MASK_SALT``).
 
         Raises:
             GyroError: an unsupported combination of endpoints, or whatever the operation raises.
@@ -168,9 +172,12 @@ class DataSlicer:
                 strict=strict,
                 closure=closure,
                 on_job_done=on_job_done,
+                mask_salt=mask_salt,
             )
             return result
         if isinstance(target, Postgres) and isinstance(source, File | Postgres):
+            if mask_salt is not None:
+                raise TypeError("DataSlicer.run(mask_salt=...) applies to an export only")
             from django_gyro.load.loader import load_export
 
             return load_export(

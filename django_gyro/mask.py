@@ -47,6 +47,7 @@ from django_gyro.exceptions import GyroError
 __all__ = [
     "ExpressionRule",
     "FakerRule",
+    "FakerValues",
     "MaskError",
     "MaskKey",
     "MaskRule",
@@ -114,9 +115,23 @@ def mask_key(salt: str | None) -> MaskKey | None:
     return MaskKey(digest)
 
 
+class FakerValues(list[str]):
+    """Original or fake values of a Faker column bound into SQL; never printed."""
+
+    __slots__ = ()
+
+
 def displayable(params: Iterable[Any]) -> tuple[Any, ...]:
-    """``params`` with the mask key replaced by :data:`KEY_PLACEHOLDER` (for printed SQL)."""
-    return tuple(KEY_PLACEHOLDER if isinstance(p, MaskKey) else p for p in params)
+    """``params`` with the mask key shown as :data:`KEY_PLACEHOLDER` and Faker value lists
+    as ``<faker values>`` (for printed SQL and the manifest)."""
+    return tuple(
+        KEY_PLACEHOLDER
+        if isinstance(p, MaskKey)
+        else "<faker values>"
+        if isinstance(p, FakerValues)
+        else p
+        for p in params
+    )
 
 
 class _SQL(Expression):
@@ -591,3 +606,59 @@ def date_shift(max_days: int = 30) -> MaskRule:
     """Move each date (or datetime) by a value-dependent number of days in ``[-max_days,
     max_days]``, deterministic like the other rules."""
     return _DateShift(max_days)
+
+
+#: Column names that look personal (matched on the field name and the column name).
+PERSONAL_NAME = re.compile(
+    r"(^|_)(e?mail|phone|mobile|fax|first_?name|last_?name|surname|full_?name|given_name|"
+    r"family_name|address|street|zip_?code|postcode|postal_code|birth_?date|date_of_birth|dob|"
+    r"ssn|iban|ip|ip_address|ip_addr|remote_addr|password)($|_)",
+    re.IGNORECASE,
+)
+
+
+def personal_reason(field: models.Field[Any, Any]) -> str | None:
+    """Why ``field`` looks like personal data (``None`` if it does not).
+
+    ``EmailField``\\s, ``GenericIPAddressField``\\s, the ``password`` of an
+    ``AbstractBaseUser`` model, and columns named like phone, first_name, last_name,
+    address, ip... Foreign keys and primary keys never count.
+    """
+    from django.contrib.auth.base_user import AbstractBaseUser
+
+    if field.primary_key or field.is_relation:
+        return None
+    if isinstance(field, models.EmailField):
+        return "an EmailField"
+    if isinstance(field, models.GenericIPAddressField):
+        return "an IP address field"
+    model = field.model
+    if field.name == "password" and issubclass(model, AbstractBaseUser):
+        return "the password hash of a user model"
+    if not isinstance(field, models.CharField | models.TextField | models.DateField):
+        return None
+    for name in {field.name, field.column}:
+        if PERSONAL_NAME.search(name):
+            return f"named like personal data ('{name}')"
+    return None
+
+
+def job_rules(job: Any) -> dict[str, MaskRule]:
+    """``{column: rule}`` of the fields ``job`` writes that its Importer masks."""
+    rules = job.get_importer().masks()
+    by_name = {f.name: f for f in job.fields()}
+    return {by_name[name].column: rule for name, rule in rules.items() if name in by_name}
+
+
+def unmasked_personal(job: Any) -> list[tuple[models.Field[Any, Any], str]]:
+    """The fields ``job`` writes that look personal, have no rule and are not ``unmasked``."""
+    rules = job.get_importer().masks()
+    allowed = set(job.unmasked)
+    found = []
+    for f in job.fields():
+        if f.name in rules or f.name in allowed or f.attname in allowed:
+            continue
+        reason = personal_reason(f)
+        if reason is not None:
+            found.append((f, reason))
+    return found

@@ -37,7 +37,7 @@ import inspect
 import random
 import re
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, overload
 
 from django.db import models
 from django.db.models import Expression, Value
@@ -99,6 +99,14 @@ class MaskKey(str):
     """The salt-derived key bound into masked SQL; shown as ``<GYRO_MASK_SALT>`` for humans."""
 
     __slots__ = ()
+
+
+@overload
+def mask_key(salt: str) -> MaskKey: ...
+@overload
+def mask_key(salt: None) -> None: ...
+@overload
+def mask_key(salt: str | None) -> MaskKey | None: ...
 
 
 def mask_key(salt: str | None) -> MaskKey | None:

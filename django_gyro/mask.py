@@ -71,7 +71,7 @@ __all__ = [
 SALT_HINT = (
     "set GYRO_MASK_SALT in the Django settings (a long random secret, e.g. read from the "
     "environment: GYRO_MASK_SALT = env('GYRO_MASK_SALT')) or pass "
-    "DataSlicer.run(..., mask_salt=...) / gyro_export --mask-salt-env VAR"
+    "DataSlicer.run(..., mask_salt=...), or gyro_export --mask-salt-env VAR"
 )
 
 #: What ``--plan`` and the manifest show instead of the salt-derived key.

@@ -18,6 +18,7 @@ edited or printed as a jobs file (``gyro_export --root ... --print-jobs``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +31,7 @@ from django_gyro.exceptions import JobError
 from django_gyro.jobs import ImportJob
 from django_gyro.slicing import limit_per
 
-__all__ = ["PlanError", "per", "plan_slice"]
+__all__ = ["PlanError", "SliceSpec", "parse_slice", "per", "plan_slice"]
 
 
 class PlanError(JobError):
@@ -261,3 +262,139 @@ def plan_slice(
             queryset = model._default_manager.filter(pk__in=_Ancestors(seed, f))
         final[key] = queryset
     return [ImportJob(model=model, query=final[_key(model)]) for model in ordered]
+
+
+@dataclass
+class SliceSpec:
+    """A slice given as text (``gyro_export --root ... --cap ... --cap-per ...``).
+
+    Attributes:
+        model: the root model.
+        filters: ``{lookup: value}`` of the root queryset (values as text; Django converts).
+        caps: ``{model: n or per(...)}``.
+    """
+
+    model: type[models.Model]
+    filters: dict[str, str]
+    caps: dict[type[models.Model], Cap]
+
+    def root(self) -> models.QuerySet[Any]:
+        """The root queryset."""
+        try:
+            return self.model._default_manager.filter(**self.filters)
+        except Exception as exc:  # FieldError, ValidationError...
+            raise PlanError(f"--root {self.model._meta.label}: {exc}") from exc
+
+    def plan(self) -> list[ImportJob]:
+        """:func:`plan_slice` of this spec."""
+        return plan_slice(self.root(), caps=self.caps)
+
+    def jobs_file(self, jobs: Sequence[ImportJob]) -> str:
+        """A jobs file (``gyro_export --jobs``) that plans this slice and lists its jobs."""
+        used = sorted({self.model, *self.caps, *(job.model for job in jobs)}, key=_label)
+        imports: dict[str, list[str]] = {}
+        for model in used:
+            imports.setdefault(model.__module__, []).append(model.__name__)
+        filters = ", ".join(f"{key}={_py(value)}" for key, value in self.filters.items())
+        caps = []
+        for model, cap in self.caps.items():
+            if isinstance(cap, per):
+                order = (
+                    _py(cap.order_by)
+                    if isinstance(cap.order_by, str)
+                    else "(" + ", ".join(_py(o) for o in cap.order_by) + ",)"
+                )
+                caps.append(f"{model.__name__}: per({_py(cap.field)}, {cap.n}, order_by={order})")
+            else:
+                caps.append(f"{model.__name__}: {cap}")
+        lines = [
+            f'"""The slice of {self.model._meta.label} rows ({filters or "all"}) planned by '
+            f"plan_slice.",
+            "",
+            "Written by `manage.py gyro_export --root ... --print-jobs`. Each job's query is",
+            "the planner's; replace one with your own queryset, add exclude=... or",
+            "unmasked=..., or drop a job (the closure report then shows what is missing).",
+            '"""',
+            "",
+            "from __future__ import annotations",
+            "",
+            "from django_gyro import ImportJob, per, plan_slice",
+        ]
+        lines += [f"from {module} import {', '.join(names)}" for module, names in imports.items()]
+        lines += [
+            "",
+            "",
+            "def jobs() -> list[ImportJob]:",
+            "    planned = {",
+            "        job.model: job.query",
+            "        for job in plan_slice(",
+            f"            {self.model.__name__}.objects.filter({filters}),",
+            "            caps={" + ", ".join(caps) + "},",
+            "        )",
+            "    }",
+            "    return [  # parents first",
+        ]
+        lines += [
+            f"        ImportJob({job.model.__name__}, planned[{job.model.__name__}]),"
+            for job in jobs
+        ]
+        lines += ["    ]", ""]
+        return "\n".join(lines)
+
+
+def _py(text: str) -> str:
+    """A Python string literal in double quotes (JSON's escapes are valid Python)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _label(model: type[models.Model]) -> str:
+    return model._meta.label
+
+
+def _model(label: str, option: str) -> type[models.Model]:
+    from django.apps import apps
+
+    try:
+        return apps.get_model(label)
+    except (LookupError, ValueError):
+        raise PlanError(
+            f"{option} {label!r}: not an installed model (write app_label.ModelName)"
+        ) from None
+
+
+def parse_slice(root: str, caps: Iterable[str] = (), caps_per: Iterable[str] = ()) -> SliceSpec:
+    """A :class:`SliceSpec` from ``gyro_export``'s options.
+
+    Args:
+        root: ``"app.Model"`` or ``"app.Model:field=value,other=value"``.
+        caps: ``"app.Model=N"`` each.
+        caps_per: ``"app.Model=field:N"`` or ``"app.Model=field:N:-created_at,pk"`` each.
+
+    Raises:
+        PlanError: a malformed option, an unknown model.
+    """
+    label, _, filter_text = root.partition(":")
+    filters: dict[str, str] = {}
+    for item in filter(None, filter_text.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise PlanError(f"--root {root!r}: write filters as field=value, got {item!r}")
+        filters[key.strip()] = value
+    spec = SliceSpec(_model(label.strip(), "--root"), filters, {})
+    for text in caps:
+        label, sep, number = text.partition("=")
+        if not sep or not number.strip().isdigit() or int(number) < 1:
+            raise PlanError(f"--cap {text!r}: write app.Model=N with N >= 1")
+        spec.caps[_model(label.strip(), "--cap")] = int(number)
+    for text in caps_per:
+        label, sep, rest = text.partition("=")
+        parts = rest.split(":")
+        if not sep or len(parts) not in (2, 3) or not parts[1].isdigit() or int(parts[1]) < 1:
+            raise PlanError(
+                f"--cap-per {text!r}: write app.Model=field:N or app.Model=field:N:order_by"
+            )
+        order = tuple(parts[2].split(",")) if len(parts) == 3 and parts[2] else ("pk",)
+        spec.caps[_model(label.strip(), "--cap-per")] = per(
+            parts[0], int(parts[1]), order_by=order[0] if len(order) == 1 else order
+        )
+    return spec

@@ -100,6 +100,8 @@ def test_demo_command_exports_the_seed_slice(tmp_path: Path, transactional_db: N
         call_command("gyro_demo", output=tmp_path / "demo", stdout=stdout)
         text = stdout.getvalue()
         assert "exported the demo slice to" in text
+        assert "gyro.W002: 4 personal-looking column(s) are exported unmasked" in text
+        assert "'gyro_example.Customer.phone' unmasked" in text
         for model in ("Tenant", "Shop", "Product", "Customer", "Order", "OrderItem"):
             assert f"gyro_example.{model} " in text
         assert (tmp_path / "demo" / "manifest.json").exists()

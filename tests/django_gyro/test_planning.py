@@ -12,7 +12,7 @@ from django.db import connections
 from django_gyro import DataSlicer, Importer, ImportJob, registry
 from django_gyro.export.results import ExportResult
 from django_gyro.planning import PlanError, per, plan_slice
-from gyro_example.jobs import DEMO_TENANT, build_jobs
+from gyro_example.jobs import DEMO_TENANT, build_jobs, planned_jobs
 from gyro_example.models import Customer, Order, OrderItem, Product, Shop, Tenant
 from tests.django_gyro.helpers import TRANSACTIONAL
 from tests.gyro_planning_app.models import Label, Org, Project, Task, Team
@@ -51,10 +51,7 @@ def sql_ids(sql: str, params: list[int] | None = None) -> set[str]:
 @TRANSACTIONAL
 @pytest.mark.usefixtures("demo")
 def test_plan_slice_reproduces_the_seed_slice_from_a_root(tmp_path: Path) -> None:
-    jobs = plan_slice(
-        Tenant.objects.filter(subdomain=DEMO_TENANT),
-        caps={Shop: 3, Customer: 100, Order: per("customer", 10, order_by="-created_at")},
-    )
+    jobs = planned_jobs(DEMO_TENANT)
     assert [job.model for job in jobs] == [Tenant, Shop, Customer, Product, Order, OrderItem]
     planned = export(tmp_path / "planned", jobs)
     seed = export(tmp_path / "seed", build_jobs())

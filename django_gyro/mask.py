@@ -366,6 +366,15 @@ class _Text(MaskRule):
     kind = "text"
     needs_salt = False
 
+    def problem(self, field: models.Field[Any, Any]) -> str | None:
+        problem = super().problem(field)
+        if problem is None and in_unique_constraint(field):
+            problem = (
+                "mask.text() gives equal values for equal lengths, but the column is in a "
+                "unique constraint (use mask.hash())"
+            )
+        return problem
+
     def build(self, field: models.Field[Any, Any], key: MaskKey | None) -> Any:
         return self._template("repeat('x', char_length({v}))", field, key)
 
@@ -418,6 +427,11 @@ class _Constant(MaskRule):
         length = _max_length(field)
         if isinstance(self.value, str) and length is not None and len(self.value) > length:
             return f"mask.{self.describe()} is longer than the column's {length} chars"
+        if in_unique_constraint(field):
+            return (
+                f"mask.{self.describe()} repeats one value, but the column is in a unique "
+                f"constraint"
+            )
         return None
 
     def build(self, field: models.Field[Any, Any], key: MaskKey | None) -> Any:

@@ -236,16 +236,16 @@ def plan_slice(
             for f, target in _edges(child):
                 if _key(target) != key:
                     continue
-                filtered = child_key in base and key in base and child_key not in widened
+                filtered = (
+                    child is not root_model
+                    and child_key in base
+                    and key in base
+                    and child_key not in widened
+                )
                 if filtered:
                     continue  # the child was filtered by this parent: nothing new to add
-                terms.append(
-                    Q(
-                        pk__in=final[child_key]
-                        .filter(**{f"{f.name}__isnull": False})
-                        .values(f.name)
-                    )
-                )
+                # values() works on a sliced (capped) queryset too; NULLs never match.
+                terms.append(Q(pk__in=final[child_key].values(f.name)))
         self_fks = [f for f, t in _edges(model) if _key(t) == key]
         if key in base and not self_fks and len(terms) == 1:
             final[key] = base[key]

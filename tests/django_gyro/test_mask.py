@@ -133,7 +133,7 @@ def test_constant_null_and_expressions(people: list[Customer]) -> None:
 def test_masking_without_a_salt_is_refused_with_how_to_set_it() -> None:
     with pytest.raises(MaskError, match="GYRO_MASK_SALT"):
         mask.email().expression(field("email"), None)
-    mask.text().expression(field("email"), None)  # redaction needs no secret
+    mask.text().expression(field("last_name"), None)  # redaction needs no secret
 
 
 def test_rules_that_do_not_fit_the_field_are_refused() -> None:
@@ -141,6 +141,9 @@ def test_rules_that_do_not_fit_the_field_are_refused() -> None:
     assert mask.date_shift().problem(field("email")) is not None
     assert mask.phone().problem(field("currency", Shop)) is not None  # varchar(3)
     assert mask.constant("x" * 30).problem(field("phone")) is not None
+    # one value for every row cannot satisfy unique (shop, email)
+    assert "unique" in (mask.constant("x").problem(field("email")) or "")
+    assert "unique" in (mask.text().problem(field("email")) or "")
     with pytest.raises(ValueError):
         mask.date_shift(max_days=0)
 

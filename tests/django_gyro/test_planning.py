@@ -191,6 +191,10 @@ def test_caps_apply_on_the_way_down(tmp_path: Path, graph_importers: None) -> No
     titles = sorted(t.title for t in tasks)
     # one task per team of org a (x1 for t1 by pk, x2 for t2), plus x2's ancestors x3 and x4
     assert titles == ["x1", "x2", "x3", "x4"]
+    # a plain cap slices the queryset; its parents (here the labels) are still added
+    result = export(tmp_path / "h", plan_slice(Org.objects.filter(name="a"), caps={Task: 2}))
+    assert result.closure == []
+    assert len(file_ids(result)["gyro_planning_app.Task"]) >= 2
 
 
 def test_bad_plans_are_clear_errors() -> None:

@@ -23,6 +23,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 __all__ = [
     "ClosureError",
     "DataSlicer",
+    "DeclarationError",
     "DuplicateImporter",
     "ExportResult",
     "GyroError",
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from django_gyro.api import DataSlicer
     from django_gyro.exceptions import (
         ClosureError,
+        DeclarationError,
         DuplicateImporter,
         GyroError,
         JobError,
@@ -67,6 +69,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "ClosureError": "django_gyro.exceptions",
+    "DeclarationError": "django_gyro.exceptions",
     "DuplicateImporter": "django_gyro.exceptions",
     "GyroError": "django_gyro.exceptions",
     "JobError": "django_gyro.exceptions",

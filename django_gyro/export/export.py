@@ -100,13 +100,15 @@ def export(
     closure: bool = True,
     on_job_done: Callable[[JobResult], None] | None = None,
     mask_salt: str | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> ExportResult:
     """Export ``jobs`` from ``source`` into the directory ``target`` as one consistent snapshot.
 
     Args:
         source: the PostgreSQL database to read.
         target: the directory to write (``overwrite`` decides whether existing files may go).
-        jobs: the jobs, parents before children.
+        jobs: the jobs, in any order: they run parents first (see
+            :func:`~django_gyro.jobs.order_jobs`).
         progress: show a tqdm bar per job; ``None`` shows them on a terminal or in a notebook.
         progress_file: the stream for the bars (default ``sys.stderr``).
         strict: raise :class:`ClosureError` (and write nothing) when exported rows reference
@@ -116,6 +118,7 @@ def export(
             inside the snapshot transaction.
         mask_salt: the secret the Importers' mask rules hash with (default:
             ``GYRO_MASK_SALT``); masking refuses to run without one.
+        log: called with per-step messages (the job order; verbosity 2 of the command).
 
     Returns:
         The per-job results, the closure report and the manifest path.
@@ -132,7 +135,7 @@ def export(
         raise SourceError(f"export source must be DataSlicer.Postgres(...), got {source!r}")
     if not isinstance(target, File):
         raise TargetError(f"export target must be DataSlicer.File(...), got {target!r}")
-    checked = validate_jobs(jobs)
+    checked = validate_jobs(jobs, log)
     file_names = [job.get_importer().get_file_name() for job in checked]
     target.prepare(file_names)
     stream = progress_file if progress_file is not None else sys.stderr

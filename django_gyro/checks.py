@@ -128,7 +128,7 @@ def _mask_messages(importer: Any, key: str, rule: mask.MaskRule) -> Iterable[che
                 "the plain fields that hold the personal data instead."
             ),
             obj=importer,
-            id="gyro.E006",
+            id="gyro.E007",
         )
         return
     assert isinstance(field, models.Field)
@@ -138,7 +138,7 @@ def _mask_messages(importer: Any, key: str, rule: mask.MaskRule) -> Iterable[che
             f"Importer '{_name(importer)}' masks '{label}.{key}' with {rule!r}: {problem}.",
             hint="Choose a rule that fits the field (see docs/gyro.md, Masking).",
             obj=importer,
-            id="gyro.E007",
+            id="gyro.E008",
         )
 
 

@@ -177,7 +177,7 @@ def test_mask_rules_are_checked_against_their_fields(fresh: dict[str, Any]) -> N
             "needs a column of at least 41 chars.",
             hint="Choose a rule that fits the field (see docs/gyro.md, Masking).",
             obj=TeamImporter,
-            id="gyro.E007",
+            id="gyro.E008",
         ),
         checks.Error(
             "Importer 'MemberImporter' masks 'gyro.Member.org' with mask.hash(), but it is a "
@@ -187,7 +187,7 @@ def test_mask_rules_are_checked_against_their_fields(fresh: dict[str, Any]) -> N
                 "plain fields that hold the personal data instead."
             ),
             obj=MemberImporter,
-            id="gyro.E006",
+            id="gyro.E007",
         ),
         checks.Error(
             "Importer 'MemberImporter' masks Columns.nickname with mask.name(), but model "

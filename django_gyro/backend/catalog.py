@@ -20,6 +20,7 @@ __all__ = [
     "columns",
     "constraint_columns",
     "foreign_key_constraints",
+    "plain_indexes",
     "type_losses",
 ]
 
@@ -177,6 +178,22 @@ def foreign_key_constraints(
         [list(quoted_tables)],
     )
     return [(row[0], row[1], row[2]) for row in cursor.fetchall()]
+
+
+def plain_indexes(cursor: Any, quoted_tables: Sequence[str]) -> list[tuple[str, str]]:
+    """``(index, CREATE INDEX statement)`` of the tables' indexes that enforce nothing.
+
+    Not unique, not a primary key, not backing a constraint: the indexes Django adds for foreign
+    keys and ``db_index=True``, which a bulk load may drop and rebuild.
+    """
+    cursor.execute(
+        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+        "WHERE i.indrelid = ANY(%s::regclass[]) AND NOT i.indisunique AND NOT i.indisprimary "
+        "AND i.indisvalid AND NOT EXISTS (SELECT 1 FROM pg_constraint c "
+        "WHERE c.conindid = i.indexrelid) ORDER BY 1",
+        [list(quoted_tables)],
+    )
+    return [(row[0], row[1]) for row in cursor.fetchall()]
 
 
 def constraint_columns(

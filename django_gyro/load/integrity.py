@@ -27,8 +27,10 @@ __all__ = [
     "duplicate_keys",
     "insert_error",
     "lift_foreign_keys",
+    "lift_indexes",
     "primary_message",
     "restore_foreign_keys",
+    "restore_indexes",
     "unique_error",
 ]
 
@@ -56,7 +58,35 @@ def lift_foreign_keys(loader: Loader) -> None:
     for table, name, definition in rows:
         loader.execute(f"ALTER TABLE {table} DROP CONSTRAINT {loader.q(name)}")
         loader.dropped.append((table, name, definition))
+        match = re.match(r"FOREIGN KEY \(([^,()]+)\) REFERENCES", definition)
+        if match:  # a one-column foreign key: re-adding it validates that column
+            loader.lifted_columns.add((table.strip('"'), match.group(1).strip('"')))
     loader.log(f"lifted {len(loader.dropped)} foreign-key constraints for the load")
+
+
+def lift_indexes(loader: Loader) -> None:
+    """Drop the plain indexes of tables that were empty, to rebuild them once after the load.
+
+    Building an index over the loaded rows in one sort is much cheaper than updating it row by
+    row. Only indexes that enforce nothing (foreign-key and ``db_index`` indexes) are dropped;
+    the drop is part of the load's transaction, so a rollback or a kill restores them.
+    """
+    tables = [loader.q(plan.table) for plan in loader.plans if plan.table_was_empty]
+    if not tables:
+        return
+    with loader.wrapper.cursor() as cursor:
+        indexes = catalog.plain_indexes(cursor, tables)
+    for name, _definition in indexes:
+        loader.execute(f"DROP INDEX {name}")  # the catalog's own (quoted) name
+    loader.lifted_indexes.extend(indexes)
+    loader.log(f"dropped {len(indexes)} indexes of empty tables, rebuilt after the insert")
+
+
+def restore_indexes(loader: Loader) -> None:
+    """Rebuild the indexes :func:`lift_indexes` dropped (statements from the catalog)."""
+    for _name, definition in loader.lifted_indexes:
+        loader.execute(definition)
+    loader.lifted_indexes.clear()
 
 
 def unique_sets(loader: Loader, plan: ModelPlan) -> list[tuple[str, ...]]:
@@ -184,12 +214,16 @@ def unique_error(loader: Loader, plan: ModelPlan, where: str, exc: IntegrityErro
 
 
 def restore_foreign_keys(loader: Loader) -> None:
+    from django_gyro.load.keys import check_references
+
     problems: list[str] = []
     for table, name, definition in loader.dropped:
         try:
             with transaction.atomic(using=loader.alias):
                 loader.execute(f"ALTER TABLE {table} ADD CONSTRAINT {loader.q(name)} {definition}")
         except IntegrityError:
+            if not problems:
+                check_references(loader, everything=True)  # a reference outside the export?
             problems.extend(fk_violations(loader, table, name))
     if problems:
         raise IntegrityViolation(

@@ -301,6 +301,10 @@ class Loader:
         self.progress_file = report.progress_file
         self.log = report.log
         self.dropped: list[tuple[str, str, str]] = []  # (table, constraint, definition)
+        #: (table, column) of the one-column foreign keys lifted for the load.
+        self.lifted_columns: set[tuple[str, str]] = set()
+        #: (index, CREATE INDEX statement) dropped for the load, rebuilt after the insert.
+        self.lifted_indexes: list[tuple[str, str]] = []
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -446,19 +450,23 @@ class Loader:
                     f"SELECT EXISTS (SELECT 1 FROM {self.q(plan.table)})"
                 )[0][0]
             integrity.lift_foreign_keys(self)
+            integrity.lift_indexes(self)
             for plan in self.plans:
                 self._stage(plan)
             keys.decide_keys(self)
             keys.check_references(self)
             for plan in self.plans:
                 self._insert(plan)
+            integrity.restore_indexes(self)
             integrity.restore_foreign_keys(self)
+            self.log(f"validated {len(self.dropped)} foreign-key constraints")
             integrity.check_deferred(self)
             if result.dry_run:  # sequences are not transactional: a dry run leaves them alone
                 transaction.set_rollback(True, using=self.alias)
                 return
             self._reset_sequences()
             result.load_id = self._record(result)
+            self.log(f"recorded load {result.load_id} and its key map")
 
     def _stage(self, plan: ModelPlan) -> None:
         entry = plan.entry

@@ -285,3 +285,28 @@ def test_dataslicer_run_runs_the_checks_before_touching_anything(tmp_path: Path)
                 DataSlicer.File(export_dir),
                 [ImportJob(Tenant)],
             )
+
+
+def test_shared_must_name_foreign_keys(fresh: dict[str, Any]) -> None:
+    Org, Member = fresh["Org"], fresh["Member"]
+
+    class OrgImporter(Importer):
+        model = Org
+
+    class MemberImporter(Importer):
+        model = Member
+        shared = ("org", "paid")
+
+        class Columns:
+            org = Org
+
+    assert [m for m in check_importers() if m.id == "gyro.E006"] == [
+        checks.Error(
+            "Importer 'MemberImporter' declares shared = ('org', 'paid'), but 'gyro.Member.paid' "
+            "is not a foreign key.",
+            hint="List the foreign keys (field names, without '_id') whose parent rows are "
+            "shared lookup rows already in every target.",
+            obj=MemberImporter,
+            id="gyro.E006",
+        )
+    ]

@@ -14,6 +14,10 @@ Every method exports the same six queries, each in its own process so that its p
 * ``psql \\copy``: the physical reference, the bound SELECTs gyro compiles, run by ``psql`` in
   one REPEATABLE READ, READ ONLY transaction;
 * ``gyro``: ``DataSlicer.run`` (``closure=False``) and ``gyro+closure`` (with the closure report);
+* ``gyro+mask``: ``gyro`` with the four personal Customer columns masked in SQL
+  (``gyro_example.masking``: ``mask.email()``, ``first_name()``, ``last_name()``, ``phone()``);
+* ``gyro+faker``: the same four columns through Faker methods (the slow path, Python per distinct
+  value);
 * ``ORM values_list -> csv``: a hand-written ``values_list().iterator()`` + ``csv.writer`` loop;
 * ``Django JSON serializer``: ``serializers.serialize("json", qs.iterator(), stream=f)``.
 
@@ -89,6 +93,32 @@ def worker(method: str, customers: int, out: Path) -> dict[str, Any]:
             closure=method == "gyro+closure",
         )
         rows = sum(job.rows for job in result.jobs)
+    elif method in ("gyro+mask", "gyro+faker"):
+        from django_gyro import DataSlicer
+        from gyro_example.masking import masked_importers
+
+        rules: dict[str, Any] = {}
+        if method == "gyro+faker":
+            from faker import Faker
+
+            fake = Faker()
+            rules = {
+                "email": fake.email,
+                "first_name": fake.first_name,
+                "last_name": fake.last_name,
+                "phone": fake.phone_number,
+            }
+        with masked_importers(**rules):
+            started = time.perf_counter()  # the Importers are declared, nothing measured yet
+            result = DataSlicer.run(
+                source=DataSlicer.Postgres("default"),
+                target=DataSlicer.File(out, overwrite=True),
+                jobs=jobs,
+                progress=False,
+                closure=False,
+                mask_salt="the benchmark's salt",
+            )
+        rows = sum(job.rows for job in result.jobs)
     elif method == "orm":
         import csv
 
@@ -122,6 +152,39 @@ def worker(method: str, customers: int, out: Path) -> dict[str, Any]:
     # Only sizes here: reading the files back would inflate this process's peak memory.
     size = sum(p.stat().st_size for p in out.iterdir() if p.suffix in (".csv", ".json"))
     return {"seconds": seconds, "rows": rows, "bytes": size}
+
+
+def mask_cost(customers: int, repeat: int) -> tuple[float, float]:
+    """Median seconds of the Customer job's COPY unmasked and masked, interleaved ``repeat``
+    times on one connection: the masking's own cost, without the noise of six jobs."""
+    from django_gyro.api import Postgres
+    from django_gyro.backend.copy import copy_to
+    from django_gyro.export.plan import plan
+    from gyro_example.masking import masked_importers
+
+    class Sink:
+        def write(self, data: bytes) -> int:
+            return len(data)
+
+    statements = [plan(Postgres("default"), slice_jobs(customers))[3].sql]
+    with masked_importers():
+        masked = plan(Postgres("default"), slice_jobs(customers), mask_salt="the salt")[3]
+    from django_gyro.mask import KEY_PLACEHOLDER, mask_key
+
+    # The planned SQL shows the key as a placeholder: bind the real one.
+    real = f"'{mask_key('the salt')}'"
+    statements.append(masked.sql.replace(f"'{KEY_PLACEHOLDER}'", real))
+    wrapper = Postgres("default").connect()
+    times: list[list[float]] = [[], []]
+    try:
+        for _ in range(repeat):
+            for n, statement in enumerate(statements):
+                started = time.perf_counter()
+                copy_to(wrapper, statement, Sink())
+                times[n].append(time.perf_counter() - started)
+    finally:
+        wrapper.close()
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 # --------------------------------------------------------------------------- driver
@@ -220,6 +283,9 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench-export")
     parser.add_argument("--regenerate", action="store_true")
+    parser.add_argument(
+        "--skip", default="", help="methods run once to leave out, e.g. orm,json,gyro+faker"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--customers", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -269,7 +335,7 @@ def main() -> None:
                 url,
             ]
 
-        timings: dict[str, list[float]] = {"psql": [], "gyro": []}
+        timings: dict[str, list[float]] = {"psql": [], "gyro": [], "gyro+mask": []}
         memory: dict[str, int] = {}
         rows = 0
         data_bytes = 0
@@ -282,7 +348,13 @@ def main() -> None:
             timings["gyro"].append(report["seconds"])
             memory["gyro"] = max(memory.get("gyro", 0), rss)
             rows, data_bytes = report["rows"], report["bytes"]
-        methods = ["gyro+closure"] + (["orm", "json"] if size <= args.slow_max else [])
+            stdout, _, rss = run_child(worker_cmd("gyro+mask"), env)
+            timings["gyro+mask"].append(json.loads(stdout)["seconds"])
+            memory["gyro+mask"] = max(memory.get("gyro+mask", 0), rss)
+        methods = ["gyro+closure", "gyro+faker"] + (
+            ["orm", "json"] if size <= args.slow_max else []
+        )
+        methods = [m for m in methods if m not in args.skip.split(",")]
         for method in methods:
             stdout, _, rss = run_child(worker_cmd(method), env)
             timings[method] = [json.loads(stdout)["seconds"]]
@@ -291,11 +363,19 @@ def main() -> None:
             p.name: content_digest(p) for p in sorted((out / "psql").glob("*.csv"))
         }
         reference = statistics.median(timings["psql"])
+        plain_copy, masked_copy = mask_cost(customers, max(args.repeat, 5))
         items = next(p.estimated_rows for p in planned if p.model.endswith("OrderItem"))
         print(
             f"\nslice for ~{size:,} order items: {customers:,} customers, {rows:,} rows in 6 "
             f"files, {data_bytes / 2**20:.0f} MiB (planner estimated {items:,} items); psql and "
             f"gyro files hold the same lines: {same}",
+            flush=True,
+        )
+        print(
+            f"  Customer job alone ({customers:,} rows), median of {max(args.repeat, 5)} "
+            f"interleaved COPYs: unmasked {plain_copy:.3f} s, 4 columns masked "
+            f"{masked_copy:.3f} s (+{masked_copy - plain_copy:.3f} s, "
+            f"{(masked_copy - plain_copy) / reference:.1%} of the psql reference)",
             flush=True,
         )
         for method, values in timings.items():
@@ -321,6 +401,8 @@ def main() -> None:
         "psql": "psql `\\copy` (reference)",
         "gyro": "gyro `DataSlicer.run`",
         "gyro+closure": "gyro + closure report",
+        "gyro+mask": "gyro, 4 Customer columns masked in SQL",
+        "gyro+faker": "gyro, the 4 columns through Faker",
         "orm": "ORM `values_list` -> csv",
         "json": "Django JSON serializer",
     }

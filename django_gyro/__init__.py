@@ -2,7 +2,7 @@
 
 Public API::
 
-    from django_gyro import DataSlicer, Importer, ImportJob, limit_per
+    from django_gyro import DataSlicer, Importer, ImportJob, limit_per, mask, per, plan_slice
 
 The package's layout follows the stages of a slice: ``api`` (``DataSlicer`` and its endpoints),
 ``importers`` / ``registry`` / ``checks`` (the declarations), ``jobs`` and ``slicing`` (what to
@@ -34,13 +34,19 @@ __all__ = [
     "JobResult",
     "LoadError",
     "LoadResult",
+    "MaskError",
+    "PlanError",
     "SourceError",
     "TargetError",
     "__version__",
     "limit_per",
+    "mask",
+    "per",
+    "plan_slice",
 ]
 
 if TYPE_CHECKING:
+    from django_gyro import mask
     from django_gyro.api import DataSlicer
     from django_gyro.exceptions import (
         ClosureError,
@@ -57,6 +63,8 @@ if TYPE_CHECKING:
     from django_gyro.importers import Importer
     from django_gyro.jobs import ImportJob
     from django_gyro.load.results import LoadResult
+    from django_gyro.mask import MaskError
+    from django_gyro.planning import PlanError, per, plan_slice
     from django_gyro.slicing import limit_per
 
 _LAZY = {
@@ -76,11 +84,19 @@ _LAZY = {
     "LoadResult": "django_gyro.load.results",
     "DataSlicer": "django_gyro.api",
     "limit_per": "django_gyro.slicing",
+    "MaskError": "django_gyro.mask",
+    "PlanError": "django_gyro.planning",
+    "per": "django_gyro.planning",
+    "plan_slice": "django_gyro.planning",
 }
 
 
 def __getattr__(name: str) -> Any:
     # Lazy, so that INSTALLED_APPS can import the package before the app registry is ready.
+    if name == "mask":  # the module of the rules: ``mask.email()``
+        from importlib import import_module
+
+        return import_module("django_gyro.mask")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'django_gyro' has no attribute {name!r}")

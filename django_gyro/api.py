@@ -144,6 +144,7 @@ class DataSlicer:
         strict: bool = False,
         closure: bool = True,
         on_job_done: Callable[[JobResult], None] | None = None,
+        mask_salt: str | None = None,
     ) -> ExportResult: ...
 
     @overload
@@ -180,6 +181,7 @@ class DataSlicer:
         strict: bool = False,
         closure: bool = True,
         on_job_done: Callable[[JobResult], None] | None = None,
+        mask_salt: str | None = None,
         **options: Any,
     ) -> ExportResult | LoadResult:
         """Run the jobs from ``source`` to ``target``.
@@ -193,6 +195,9 @@ class DataSlicer:
         Before anything touches a database or a file, the jobs' (or the export's) Importers are
         checked with Gyro's system checks, and the jobs are ordered parents first; at
         ``verbosity`` 2 the order is written to ``progress_file`` (default stderr).
+
+        ``mask_salt`` is the export's secret for the Importers' mask rules (default:
+        ``GYRO_MASK_SALT``).
 
         Raises:
             GyroError: an unsupported combination of endpoints, failing checks
@@ -222,9 +227,12 @@ class DataSlicer:
                 strict=strict,
                 closure=closure,
                 on_job_done=on_job_done,
+                mask_salt=mask_salt,
                 log=log,
             )
         if isinstance(target, Postgres) and isinstance(source, File | Postgres):
+            if mask_salt is not None:
+                raise TypeError("DataSlicer.run(mask_salt=...) applies to an export only")
             from django_gyro.load.loader import load_export
 
             export_options: dict[str, Any] = {}

@@ -14,7 +14,7 @@ from django.core import checks
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
-from django_gyro import registry
+from django_gyro import mask, registry
 from django_gyro.exceptions import DeclarationError
 
 __all__ = ["check_importers", "raise_for_models"]
@@ -33,11 +33,17 @@ def _importer_messages(importer: Any) -> Iterable[checks.CheckMessage]:
     label = model._meta.label
     declared: dict[str, Any] = importer.columns
     for key, target in declared.items():
+        if mask.is_rule(target):
+            yield from _mask_messages(importer, key, mask.as_rule(target))
+            continue
         if not _is_model(target):
             yield checks.Error(
                 f"Importer '{_name(importer)}' declares Columns.{key} = {target!r}, which is not "
-                f"a Django model class.",
-                hint=f"Set Columns.{key} to the model the foreign key '{key}' points to.",
+                f"a Django model class, a mask rule or a Faker method.",
+                hint=(
+                    f"Set Columns.{key} to the model the foreign key '{key}' points to, or to "
+                    f"a rule of django_gyro.mask (mask.email(), ...) for a plain field."
+                ),
                 obj=importer,
                 id="gyro.E005",
             )
@@ -114,6 +120,66 @@ def _importer_messages(importer: Any) -> Iterable[checks.CheckMessage]:
             )
 
 
+def _mask_messages(importer: Any, key: str, rule: mask.MaskRule) -> Iterable[checks.CheckMessage]:
+    model: type[models.Model] = importer.model
+    label = model._meta.label
+    try:
+        field = model._meta.get_field(key)
+    except FieldDoesNotExist:
+        yield checks.Error(
+            f"Importer '{_name(importer)}' masks Columns.{key} with {rule!r}, but model "
+            f"'{label}' has no field '{key}'.",
+            hint=f"Use the name of a concrete field of {label}, or remove it.",
+            obj=importer,
+            id="gyro.E001",
+        )
+        return
+    if field.is_relation or not field.concrete or getattr(field, "primary_key", False):
+        yield checks.Error(
+            f"Importer '{_name(importer)}' masks '{label}.{key}' with {rule!r}, but it is a "
+            f"primary key, a relation or not a column.",
+            hint=(
+                "Keys cannot be masked (the reload and the closure report need them); mask "
+                "the plain fields that hold the personal data instead."
+            ),
+            obj=importer,
+            id="gyro.E007",
+        )
+        return
+    assert isinstance(field, models.Field)
+    problem = rule.problem(field)
+    if problem is not None:
+        yield checks.Error(
+            f"Importer '{_name(importer)}' masks '{label}.{key}' with {rule!r}: {problem}.",
+            hint="Choose a rule that fits the field (see docs/gyro.md, Masking).",
+            obj=importer,
+            id="gyro.E008",
+        )
+
+
+def _personal_messages(importer: Any) -> Iterable[checks.CheckMessage]:
+    model: type[models.Model] = importer.model
+    rules = {key for key, value in importer.columns.items() if mask.is_rule(value)}
+    for field in model._meta.concrete_fields:
+        if field.name in rules or getattr(field, "generated", False):
+            continue
+        reason = mask.personal_reason(field)
+        if reason is None:
+            continue
+        yield checks.Warning(
+            f"Importer '{_name(importer)}' exports '{model._meta.label}.{field.name}' "
+            f"unmasked, and it looks personal ({reason}).",
+            hint=(
+                f"Add `{field.name} = mask.<rule>()` to {_name(importer)}.Columns (see "
+                f"django_gyro.mask), exclude it from the job, or list it in "
+                f"ImportJob(..., unmasked=({field.name!r},)) after review. With "
+                f"GYRO_REQUIRE_MASKS = True the export refuses it."
+            ),
+            obj=importer,
+            id="gyro.W002",
+        )
+
+
 @checks.register(checks.Tags.models)
 def check_importers(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
@@ -125,6 +191,7 @@ def check_importers(
         if wanted is not None and importer.model._meta.app_label not in wanted:
             continue
         messages.extend(_importer_messages(importer))
+        messages.extend(_personal_messages(importer))
     return messages
 
 

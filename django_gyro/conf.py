@@ -7,6 +7,10 @@
 * ``GYRO_CLOSURE_WORK_MEM`` (default ``"64MB"``): PostgreSQL ``work_mem`` for the closure
   queries, set for the export transaction only (``None``: the server's setting).
 * ``GYRO_WRITE_BUFFER`` (default 1 MiB): buffer size, in bytes, of each CSV file being written.
+* ``GYRO_MASK_SALT`` (default ``None``): the secret the mask rules hash with; masking refuses to
+  run without it (or ``DataSlicer.run(..., mask_salt=...)``). Keep it out of the repository.
+* ``GYRO_REQUIRE_MASKS`` (default ``False``): an export refuses columns that look personal
+  (``gyro.W002``) unless they are masked, excluded or listed in ``ImportJob(unmasked=...)``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ DEFAULTS: dict[str, Any] = {
     "CLOSURE_EXAMPLES": 5,
     "CLOSURE_WORK_MEM": "64MB",
     "WRITE_BUFFER": 1024 * 1024,
+    "MASK_SALT": None,
+    "REQUIRE_MASKS": False,
 }
 
 

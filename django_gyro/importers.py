@@ -65,8 +65,8 @@ class Importer(metaclass=ImporterMeta):
 
     Attributes:
         model: the Django model this Importer exports and loads.
-        columns: ``{foreign key name: target model}`` collected from the inner ``Columns`` class,
-            in declaration order.
+        columns: the inner ``Columns`` class's entries in declaration order: ``{foreign key
+            name: target model}`` and ``{field name: mask rule}`` (see :mod:`django_gyro.mask`).
     """
 
     model: ClassVar[type[models.Model]]
@@ -79,6 +79,17 @@ class Importer(metaclass=ImporterMeta):
     def get_file_name(cls) -> str:
         """The CSV file name of this model in an export: ``<db_table>.csv``."""
         return f"{cls.model._meta.db_table}.csv"
+
+    @classmethod
+    def masks(cls) -> dict[str, Any]:
+        """The ``Columns`` entries that mask a plain field: ``{field name: MaskRule}``.
+
+        Mask rules (``mask.email()``), Django expressions and Faker bound methods
+        (``fake.email``) are all returned as :class:`~django_gyro.mask.MaskRule`.
+        """
+        from django_gyro.mask import as_rule, is_rule
+
+        return {key: as_rule(value) for key, value in cls.columns.items() if is_rule(value)}
 
     @classmethod
     def declared_foreign_keys(cls) -> dict[str, type[models.Model]]:

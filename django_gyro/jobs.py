@@ -21,6 +21,8 @@ class ImportJob:
         query: a QuerySet of ``model``; all rows (``model._default_manager.all()``) if omitted.
         exclude: exact field names (or their ``attname``, e.g. ``"tenant_id"``) to leave out of
             the file. The primary key cannot be excluded.
+        unmasked: field names that look personal (``gyro.W002``) but are exported as they are,
+            on purpose: the reviewed way out of ``GYRO_REQUIRE_MASKS``.
 
     Raises:
         TypeError: ``model`` is not a model class, ``query`` not a QuerySet, or ``exclude`` a str.
@@ -32,6 +34,7 @@ class ImportJob:
         model: type[models.Model],
         query: models.QuerySet[Any] | None = None,
         exclude: Iterable[str] = (),
+        unmasked: Iterable[str] = (),
     ) -> None:
         if not (isinstance(model, type) and issubclass(model, models.Model)):
             raise TypeError(f"ImportJob model must be a Django model class, got {model!r}")
@@ -67,6 +70,18 @@ class ImportJob:
         if any(by_name[name] is pk for name in excluded):
             raise JobError(
                 f"ImportJob({model._meta.label}) cannot exclude the primary key '{pk.name}'"
+            )
+        if isinstance(unmasked, str):
+            raise TypeError(
+                f"ImportJob({model.__name__}) unmasked must be a list of field names, not the "
+                f"string {unmasked!r}"
+            )
+        self.unmasked = tuple(unmasked)
+        unknown = [name for name in self.unmasked if name not in by_name]
+        if unknown:
+            raise JobError(
+                f"ImportJob({model._meta.label}) unmasked names unknown field(s) "
+                f"{', '.join(map(repr, unknown))}"
             )
         self.model = model
         self.query = query

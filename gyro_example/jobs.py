@@ -8,10 +8,10 @@ a field it does not have; the items are selected through their orders instead.)
 
 from __future__ import annotations
 
-from django_gyro import ImportJob, limit_per
+from django_gyro import ImportJob, limit_per, per, plan_slice
 from gyro_example.models import Customer, Order, OrderItem, Product, Shop, Tenant
 
-__all__ = ["DEMO_TENANT", "build_jobs", "jobs"]
+__all__ = ["DEMO_TENANT", "build_jobs", "jobs", "planned_jobs"]
 
 #: The tenant the demo data always contains (``gyro_example_data``).
 DEMO_TENANT = "acme"
@@ -56,3 +56,18 @@ def build_jobs(
 def jobs() -> list[ImportJob]:
     """The seed's slice of the demo tenant (what ``gyro_export --jobs`` calls)."""
     return build_jobs()
+
+
+def planned_jobs(tenant: str = DEMO_TENANT) -> list[ImportJob]:
+    """The same slice, planned from the tenant by :func:`django_gyro.plan_slice`.
+
+    The planner follows the Importers' ``Columns`` down from the tenant, filtering every model by
+    all of its parents in the slice, with the caps of :func:`build_jobs`; the files are the same.
+    From the command line: ``gyro_export --root gyro_example.Tenant:subdomain=acme --cap
+    gyro_example.Shop=3 --cap gyro_example.Customer=100 --cap-per
+    gyro_example.Order=customer:10:-created_at``.
+    """
+    return plan_slice(
+        Tenant.objects.filter(subdomain=tenant),
+        caps={Shop: 3, Customer: 100, Order: per("customer", 10, order_by="-created_at")},
+    )

@@ -67,6 +67,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "easyautoml_models.User"
 
+# gyro_example's Importers are django-gyro's seed example, unmasked on purpose, over generated
+# demo data: gyro.W002 (personal columns exported unmasked) would precede every manage.py
+# command. `./run demo` lists those columns itself; a site exporting real data keeps the warning.
+SILENCED_SYSTEM_CHECKS = ["gyro.W002"]
+# django_gyro's mask salt, only from the environment (never committed); unset: masking refuses.
+GYRO_MASK_SALT = env.str("GYRO_MASK_SALT", default=None)
+
 # EasyAutoML money: every DecimalField without explicit precision uses these.
 MODEL_DECIMAL_FIELD_DEFAULT_MAX_DIGITS = 20
 MODEL_DECIMAL_FIELD_DEFAULT_DECIMAL_PLACES = 8

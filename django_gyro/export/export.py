@@ -32,10 +32,17 @@ from django_gyro.backend.copy import copy_to
 from django_gyro.conf import settings
 from django_gyro.exceptions import ClosureError, JobError, SourceError, TargetError
 from django_gyro.export.closure import closure_issues, foreign_keys
-from django_gyro.export.plan import CompiledJob, compile_all, connect_source, estimate_rows
+from django_gyro.export.plan import (
+    CompiledJob,
+    compile_all,
+    connect_source,
+    estimate_rows,
+    with_fakers,
+)
 from django_gyro.export.results import ClosureIssue, ExportResult, JobResult
 from django_gyro.jobs import ImportJob, validate_jobs
 from django_gyro.manifest import PARTIAL_SUFFIX
+from django_gyro.mask import mask_key
 
 if TYPE_CHECKING:
     from django_gyro.api import File, Postgres
@@ -92,6 +99,7 @@ def export(
     strict: bool = False,
     closure: bool = True,
     on_job_done: Callable[[JobResult], None] | None = None,
+    mask_salt: str | None = None,
     log: Callable[[str], None] | None = None,
 ) -> ExportResult:
     """Export ``jobs`` from ``source`` into the directory ``target`` as one consistent snapshot.
@@ -108,6 +116,8 @@ def export(
         closure: compute the closure report at all (it re-runs the job queries as anti-joins).
         on_job_done: called with each :class:`JobResult` right after its COPY finished, still
             inside the snapshot transaction.
+        mask_salt: the secret the Importers' mask rules hash with (default:
+            ``GYRO_MASK_SALT``); masking refuses to run without one.
         log: called with per-step messages (the job order; verbosity 2 of the command).
 
     Returns:
@@ -137,8 +147,9 @@ def export(
     manifest_jobs: list[dict[str, Any]] = []
     wrapper = connect_source(source)
     try:
-        compiled = compile_all(checked, wrapper)
+        compiled = compile_all(checked, wrapper, mask_key(mask_salt or settings.MASK_SALT))
         with transaction(wrapper, "REPEATABLE READ", read_only=True) as connection:
+            compiled = [with_fakers(connection, wrapper, item) for item in compiled]
             with connection.cursor() as cursor:
                 version = server_version(wrapper)
                 migrations = catalog.applied_migrations(cursor)
@@ -260,6 +271,8 @@ def _manifest_job(
         pk=pk.column,
         columns=[
             {"name": f.column, "field": f.name, "type": types[f.column], "nullable": f.null}
+            # the rule, never the salt: a reader sees the column is masked and how
+            | ({"mask": item.masks[f.column].describe()} if f.column in item.masks else {})
             for f in item.fields
         ],
         foreign_keys=foreign_keys(item),
@@ -268,7 +281,7 @@ def _manifest_job(
         size=result.bytes,
         sha256=result.sha256,
         seconds=result.seconds,
-        sql=compose(wrapper, item.select_sql, item.params),
+        sql=compose(wrapper, item.select_sql, item.display_params),
     )
 
 

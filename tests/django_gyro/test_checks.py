@@ -73,8 +73,11 @@ def test_checks_have_stable_ids_and_hints(fresh: dict[str, Any]) -> None:
         ),
         checks.Error(
             "Importer 'MemberImporter' declares Columns.helper = 'faker', which is not a Django "
-            "model class.",
-            hint="Set Columns.helper to the model the foreign key 'helper' points to.",
+            "model class, a mask rule or a Faker method.",
+            hint=(
+                "Set Columns.helper to the model the foreign key 'helper' points to, or to a "
+                "rule of django_gyro.mask (mask.email(), ...) for a plain field."
+            ),
             obj=MemberImporter,
             id="gyro.E005",
         ),
@@ -107,7 +110,14 @@ def test_project_importers_pass_the_checks() -> None:
     from gyro_example.models import OrderItem
 
     assert registry.get_importer(OrderItem) is not None
-    assert [m for m in check_importers() if m.id and m.id.startswith("gyro.")] == []
+    found = [m for m in check_importers() if m.id and m.id.startswith("gyro.")]
+    # The example's Importers are the seed's, unmasked: only the personal columns are reported.
+    assert {(m.id, m.msg.split("'")[3]) for m in found} == {
+        ("gyro.W002", "gyro_example.Customer.email"),
+        ("gyro.W002", "gyro_example.Customer.first_name"),
+        ("gyro.W002", "gyro_example.Customer.last_name"),
+        ("gyro.W002", "gyro_example.Customer.phone"),
+    }
 
 
 def test_system_checks_stop_the_export_before_any_sql(tmp_path: Path) -> None:
@@ -132,6 +142,109 @@ def test_system_checks_stop_the_export_before_any_sql(tmp_path: Path) -> None:
                 stdout=io.StringIO(),
             )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_mask_rules_are_checked_against_their_fields(fresh: dict[str, Any]) -> None:
+    from django_gyro import mask
+
+    Org, Team, Member = fresh["Org"], fresh["Team"], fresh["Member"]
+
+    class OrgImporter(Importer):
+        model = Org
+
+        class Columns:
+            name = mask.text()  # fits
+
+    class TeamImporter(Importer):
+        model = Team
+
+        class Columns:
+            org = Org
+            parent = Team
+            name = mask.email()  # varchar(10): too short
+
+    class MemberImporter(Importer):
+        model = Member
+
+        class Columns:
+            org = mask.hash()  # a foreign key
+            team = Team
+            nickname = mask.name()  # not a field
+
+    assert gyro_checks() == [
+        checks.Error(
+            "Importer 'TeamImporter' masks 'gyro.Team.name' with mask.email(): mask.email() "
+            "needs a column of at least 41 chars.",
+            hint="Choose a rule that fits the field (see docs/gyro.md, Masking).",
+            obj=TeamImporter,
+            id="gyro.E008",
+        ),
+        checks.Error(
+            "Importer 'MemberImporter' masks 'gyro.Member.org' with mask.hash(), but it is a "
+            "primary key, a relation or not a column.",
+            hint=(
+                "Keys cannot be masked (the reload and the closure report need them); mask the "
+                "plain fields that hold the personal data instead."
+            ),
+            obj=MemberImporter,
+            id="gyro.E007",
+        ),
+        checks.Error(
+            "Importer 'MemberImporter' masks Columns.nickname with mask.name(), but model "
+            "'gyro.Member' has no field 'nickname'.",
+            hint="Use the name of a concrete field of gyro.Member, or remove it.",
+            obj=MemberImporter,
+            id="gyro.E001",
+        ),
+    ]
+
+
+def test_personal_columns_of_a_user_model_are_warned_about() -> None:
+    from django.contrib.auth import get_user_model
+
+    from django_gyro import mask
+
+    User = get_user_model()
+    with registry.isolated():
+
+        class UserImporter(Importer):
+            model = User
+
+        assert sorted(
+            (m.id, m.msg.split("'")[3].split(".")[-1])
+            for m in gyro_checks()
+            if m.id == "gyro.W002"
+        ) == [
+            ("gyro.W002", "email"),
+            ("gyro.W002", "first_name"),
+            ("gyro.W002", "last_name"),
+            ("gyro.W002", "password"),
+        ]
+        password = next(m for m in gyro_checks() if "password" in m.msg)
+        assert password == checks.Warning(
+            f"Importer 'UserImporter' exports '{User._meta.label}.password' unmasked, and it "
+            f"looks personal (the password hash of a user model).",
+            hint=(
+                "Add `password = mask.<rule>()` to UserImporter.Columns (see django_gyro.mask), "
+                "exclude it from the job, or list it in ImportJob(..., unmasked=('password',)) "
+                "after review. With GYRO_REQUIRE_MASKS = True the export refuses it."
+            ),
+            obj=UserImporter,
+            id="gyro.W002",
+        )
+
+    with registry.isolated():
+
+        class MaskedUserImporter(Importer):
+            model = User
+
+            class Columns:
+                email = mask.email()
+                first_name = mask.first_name()
+                last_name = mask.last_name()
+                password = mask.constant("!")
+
+        assert [m for m in gyro_checks() if m.id == "gyro.W002"] == []
 
 
 def test_dataslicer_run_runs_the_checks_before_touching_anything(tmp_path: Path) -> None:

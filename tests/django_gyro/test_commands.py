@@ -105,6 +105,8 @@ def test_demo_command_exports_the_seed_slice(tmp_path: Path, transactional_db: N
         call_command("gyro_demo", output=tmp_path / "demo", stdout=stdout)
         text = stdout.getvalue()
         assert "exported the demo slice to" in text
+        assert "gyro.W002: 4 personal-looking column(s) are exported unmasked" in text
+        assert "'gyro_example.Customer.phone' unmasked" in text
         for model in ("Tenant", "Shop", "Product", "Customer", "Order", "OrderItem"):
             assert f"gyro_example.{model} " in text
         assert (tmp_path / "demo" / "manifest.json").exists()
@@ -142,6 +144,61 @@ def test_progress_bars_are_per_job_with_row_totals(out: Path) -> None:
         progress_file=silent,
     )
     assert silent.getvalue() == ""
+
+
+ROOT = [
+    "--root",
+    "gyro_example.Tenant:subdomain=acme",
+    "--cap",
+    "gyro_example.Customer=100",
+    "--cap-per",
+    "gyro_example.Order=customer:10:-created_at",
+]
+
+
+@pytest.mark.usefixtures("demo")
+def test_root_prints_a_jobs_file_that_exports_the_planned_slice(out: Path, tmp_path: Path) -> None:
+    printed, _ = gyro_export(*ROOT, "--print-jobs")
+    assert "plan_slice(" in printed and 'per("customer", 10, order_by="-created_at")' in printed
+    jobs_file = tmp_path / "planned_jobs.py"
+    jobs_file.write_text(printed)
+    gyro_export("--jobs", str(jobs_file), "--target", str(out / "from_file"), verbosity=0)
+    gyro_export(*ROOT, "--target", str(out / "direct"), verbosity=0)
+    files = {}
+    for name in ("from_file", "direct"):
+        document = json.loads((out / name / "manifest.json").read_text())
+        assert document["closure"] == []
+        files[name] = {job["model"]: (job["rows"], job["sha256"]) for job in document["jobs"]}
+    assert files["from_file"] == files["direct"]
+    assert files["direct"]["gyro_example.Customer"][0] == 100
+    assert list(files["direct"]) == [
+        "gyro_example.Tenant",
+        "gyro_example.Shop",
+        "gyro_example.Customer",
+        "gyro_example.Product",
+        "gyro_example.Order",
+        "gyro_example.OrderItem",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--plan"], "pass either --jobs FILE or --root"),
+        (["--jobs", JOBS, "--root", "gyro_example.Tenant"], "pass either --jobs FILE or --root"),
+        (["--jobs", JOBS, "--cap", "gyro_example.Shop=1"], "need --root"),
+        (["--root", "gyro_example.Nope", "--plan"], "'gyro_example.Nope': not an installed"),
+        (["--root", "gyro_example.Tenant:nope=1", "--plan"], "Cannot resolve keyword 'nope'"),
+        (["--root", "gyro_example.Tenant", "--cap", "gyro_example.Shop=x"], "app.Model=N"),
+        (["--root", "gyro_example.Tenant", "--cap-per", "gyro_example.Order=3"], "field:N"),
+        (["--root", "gyro_example.Shop", "--cap", "gyro_example.Tenant=1"], "does not reach"),
+        (["--jobs", JOBS, "--plan", "--mask-salt-env", "H14_UNSET_VAR"], "is not set"),
+    ],
+)
+def test_root_options_errors_are_one_line(args: list[str], message: str) -> None:
+    with pytest.raises(CommandError, match=message) as raised:
+        gyro_export(*args)
+    assert "\n" not in str(raised.value)
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -13,6 +14,7 @@ from django_gyro.exceptions import GyroError
 from django_gyro.export.export import export
 from django_gyro.export.plan import plan
 from django_gyro.jobs import ImportJob, load_jobs, validate_jobs
+from django_gyro.planning import parse_slice
 
 
 def add_database_arguments(parser: CommandParser, what: str) -> None:
@@ -44,12 +46,42 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--jobs",
-            required=True,
             help="a Python file (path/to/jobs.py) or module (app.jobs) defining JOBS or jobs()",
         )
         add_database_arguments(parser, "to read")
         # Before the --database convention the source was --source (alias or URL).
         parser.add_argument("--source", help=argparse.SUPPRESS)
+        parser.add_argument(
+            "--root",
+            help=(
+                "plan the jobs from a root instead of --jobs: app.Model or "
+                "app.Model:field=value[,field=value] (see django_gyro.plan_slice)"
+            ),
+        )
+        parser.add_argument(
+            "--cap",
+            action="append",
+            default=[],
+            metavar="app.Model=N",
+            help="with --root: keep the first N rows (by primary key) of a model; repeatable",
+        )
+        parser.add_argument(
+            "--cap-per",
+            action="append",
+            default=[],
+            metavar="app.Model=field:N[:order_by]",
+            help="with --root: at most N rows per value of field, first by order_by; repeatable",
+        )
+        parser.add_argument(
+            "--print-jobs",
+            action="store_true",
+            help="with --root: print the planned jobs as a jobs file; export nothing",
+        )
+        parser.add_argument(
+            "--mask-salt-env",
+            metavar="VAR",
+            help="read the mask salt from environment variable VAR (default: GYRO_MASK_SALT)",
+        )
         parser.add_argument(
             "-o",
             "--output",
@@ -80,10 +112,14 @@ class Command(BaseCommand):
         verbosity: int = options["verbosity"]
         log = self.stdout.write if verbosity >= 2 else None
         try:
-            jobs = validate_jobs(load_jobs(options["jobs"]), log)
+            jobs = self._jobs(options)
+            if jobs is None:
+                return
+            jobs = validate_jobs(jobs, log)
+            salt = self._salt(options)
             source = Postgres(options["source"] or database(options))
             if options["plan"]:
-                self._print_plan(source, jobs)
+                self._print_plan(source, jobs, salt)
                 return
             if not options["output"]:
                 raise CommandError("-o/--output DIR is required (or pass --plan)")
@@ -95,6 +131,7 @@ class Command(BaseCommand):
                 progress_file=self.stderr._out,
                 strict=options["strict"],
                 closure=not options["no_closure"],
+                mask_salt=salt,
             )
         except GyroError as exc:
             raise CommandError(str(exc)) from exc
@@ -119,8 +156,32 @@ class Command(BaseCommand):
                 style = self.style.WARNING if result.closure else self.style.SUCCESS
                 self.stdout.write(style(result.closure_report()))
 
-    def _print_plan(self, source: Postgres, jobs: list[ImportJob]) -> None:
-        for job in plan(source, jobs):
+    def _jobs(self, options: dict[str, Any]) -> list[ImportJob] | None:
+        """The jobs of --jobs or of --root (None when --print-jobs printed them)."""
+        if bool(options["jobs"]) == bool(options["root"]):
+            raise CommandError("pass either --jobs FILE or --root app.Model[:field=value]")
+        if not options["root"]:
+            if options["cap"] or options["cap_per"] or options["print_jobs"]:
+                raise CommandError("--cap, --cap-per and --print-jobs need --root")
+            return load_jobs(options["jobs"])
+        spec = parse_slice(options["root"], options["cap"], options["cap_per"])
+        jobs = spec.plan()
+        if options["print_jobs"]:
+            self.stdout.write(spec.jobs_file(jobs), ending="")
+            return None
+        return jobs
+
+    def _salt(self, options: dict[str, Any]) -> str | None:
+        name = options["mask_salt_env"]
+        if name is None:
+            return None
+        value = os.environ.get(name)
+        if not value:
+            raise CommandError(f"--mask-salt-env {name}: the environment variable is not set")
+        return value
+
+    def _print_plan(self, source: Postgres, jobs: list[ImportJob], salt: str | None) -> None:
+        for job in plan(source, jobs, mask_salt=salt):
             self.stdout.write(
                 f"-- job {job.index}: {job.model} -> {job.file} "
                 f"(estimated {job.estimated_rows:,} rows)"

@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_gyro import DataSlicer, GyroError
+from django_gyro.checks import check_importers
 from django_gyro.export.results import ExportResult
 from django_gyro.load.verify import verify_export
 from gyro_example.jobs import jobs
@@ -67,6 +68,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         directory = options["output"] or _default_directory()
         self.create_data(options["scale"], options["verbosity"])
+        self.personal_columns(options["verbosity"])
         result = self.export(directory, options["verbosity"])
         self.report(result, options["verbosity"])
         self.load(directory, options["target"], options["verbosity"])
@@ -76,6 +78,20 @@ class Command(BaseCommand):
         call_command(
             "gyro_example_data", scale=scale, reset=True, verbosity=verbosity, stdout=self.stdout
         )
+
+    def personal_columns(self, verbosity: int) -> None:
+        """Print the columns the system check found personal and unmasked (``gyro.W002``)."""
+        found = [m for m in check_importers() if m.id == "gyro.W002"]
+        if verbosity < 1 or not found:
+            return
+        self.stdout.write(
+            self.style.WARNING(
+                f"gyro.W002: {len(found)} personal-looking column(s) are exported unmasked "
+                f"(the example's Importers are the seed's; see README, Masking):"
+            )
+        )
+        for message in found:
+            self.stdout.write(f"  {message.msg}")
 
     def export(self, directory: Path, verbosity: int) -> ExportResult:
         """Export the seed's slice into ``directory`` (overwriting a previous demo)."""

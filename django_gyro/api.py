@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from django_gyro.backend.compression import check_compression
 from django_gyro.backend.connection import describe, is_url, mask_url, open_connection
 from django_gyro.exceptions import GyroError, SourceError, TargetError
 from django_gyro.export.results import ExportResult, JobResult
@@ -67,13 +68,25 @@ class File:
         directory: where the files go (created if missing) or come from.
         overwrite: replace files of a previous export; without it an export refuses to start
             when any file it would write already exists.
+        compress: ``None`` (plain ``.csv``), ``"gzip"`` (``.csv.gz``) or ``"zstd"``
+            (``.csv.zst``, needs the ``zstandard`` package): how an export stores its files.
+            A load reads whatever the manifest records, whatever this says.
+
+    Raises:
+        TargetError: not a path, or an unknown (or unavailable) compression.
     """
 
-    def __init__(self, directory: str | os.PathLike[str], overwrite: bool = False) -> None:
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        overwrite: bool = False,
+        compress: str | None = None,
+    ) -> None:
         if not isinstance(directory, str | os.PathLike) or not str(directory):
             raise TargetError(f"DataSlicer.File() needs a directory path, got {directory!r}")
         self.path = Path(directory).expanduser()
         self.overwrite = bool(overwrite)
+        self.compress = check_compression(compress)
 
     @property
     def manifest_path(self) -> Path:
@@ -109,7 +122,8 @@ class File:
         return str(self.path)
 
     def __repr__(self) -> str:
-        return f"DataSlicer.File({str(self.path)!r}, overwrite={self.overwrite})"
+        extra = f", compress={self.compress!r}" if self.compress else ""
+        return f"DataSlicer.File({str(self.path)!r}, overwrite={self.overwrite}{extra})"
 
 
 # DataSlicer.Postgres / DataSlicer.File are class attributes; annotations use these names.
@@ -138,12 +152,14 @@ class DataSlicer:
         strict: bool = False,
         closure: bool = True,
         on_job_done: Callable[[JobResult], None] | None = None,
+        workers: int = 1,
         **options: Any,
     ) -> Any:
         """Run the jobs from ``source`` to ``target``.
 
         * ``Postgres -> File``: export (see :func:`django_gyro.export.export.export`); returns an
-          :class:`~django_gyro.export.results.ExportResult`.
+          :class:`~django_gyro.export.results.ExportResult`. ``workers=N`` runs the jobs on N
+          connections that share one snapshot (same files as ``workers=1``).
         * ``File -> Postgres`` and ``Postgres -> Postgres``: load, through the files; handled by
           ``django_gyro.load.loader`` (``options`` are passed on to it).
 
@@ -168,8 +184,11 @@ class DataSlicer:
                 strict=strict,
                 closure=closure,
                 on_job_done=on_job_done,
+                workers=workers,
             )
             return result
+        if workers != 1:
+            raise TypeError("DataSlicer.run(workers=...) applies to an export (Postgres -> File)")
         if isinstance(target, Postgres) and isinstance(source, File | Postgres):
             from django_gyro.load.loader import load_export
 

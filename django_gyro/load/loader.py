@@ -401,7 +401,6 @@ class Loader:
         statement = (
             f"COPY {self.q(plan.stage)} ({columns}) FROM STDIN WITH (FORMAT csv, HEADER true)"
         )
-        path = self.manifest.path(entry)
         bar = None
         if self.progress:
             from tqdm.auto import tqdm  # type: ignore[import-untyped,unused-ignore]
@@ -414,7 +413,7 @@ class Loader:
                 file=self.progress_file,
             )
         try:
-            with path.open("rb") as handle, transaction.atomic(using=self.alias):
+            with self.manifest.open(entry) as handle, transaction.atomic(using=self.alias):
                 count = copy_from(self.wrapper, statement, handle, _progress_callback(bar))
         except DatabaseError as exc:
             raise self._copy_error(plan, exc) from exc

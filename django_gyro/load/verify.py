@@ -25,6 +25,7 @@ from django.apps import apps
 from django.db import connections, models, transaction
 
 from django_gyro.backend import catalog
+from django_gyro.backend.compression import open_reader
 from django_gyro.backend.connection import is_url, mask_url
 from django_gyro.backend.copy import copy_from
 from django_gyro.exceptions import VerifyError
@@ -181,7 +182,7 @@ class _Checker:
             f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS SELECT {columns} FROM {table} "
             f"WITH NO DATA"
         )
-        with (self.directory / entry.file).open("rb") as handle:
+        with open_reader(self.directory / entry.file, entry.compression) as handle:
             copy_from(
                 self.wrapper,
                 f"COPY {stage} ({columns}) FROM STDIN WITH (FORMAT csv, HEADER true)",

@@ -1,0 +1,110 @@
+"""Compressed export files: gzip (the standard library's ``zlib``) and zstd (``zstandard``).
+
+An export writes each file through a compressor chosen by ``DataSlicer.File(dir,
+compress=...)``; the manifest records the compression of every file, and the loader reads them
+back through :func:`open_reader`, so a reload does not care how a file was stored. zstd needs the
+optional ``zstandard`` package (``pip install django-gyro[zstd]``).
+
+Both compressors are deterministic: the same rows give the same bytes, whatever the number of
+export workers or how the driver cut the stream into writes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from django_gyro.exceptions import TargetError
+
+__all__ = [
+    "COMPRESSIONS",
+    "Compressor",
+    "check_compression",
+    "compressor",
+    "open_reader",
+    "suffix",
+]
+
+#: The accepted ``compress=`` values and the file name suffix each adds after ``.csv``.
+COMPRESSIONS: dict[str, str] = {"gzip": ".gz", "zstd": ".zst"}
+#: zlib's own default level: about 3x smaller CSV files at a fraction of level 9's CPU time.
+GZIP_LEVEL = 6
+#: zstd's default level.
+ZSTD_LEVEL = 3
+
+
+class Compressor(Protocol):
+    """What the export needs from a compressor: ``compress(data)`` then one ``flush()``."""
+
+    def compress(self, data: bytes) -> bytes: ...
+
+    def flush(self) -> bytes: ...
+
+
+def check_compression(compress: str | None) -> str | None:
+    """``compress`` itself if it is None or a known compression.
+
+    Raises:
+        TargetError: an unknown compression, or zstd without the ``zstandard`` package.
+    """
+    if compress is None:
+        return None
+    if compress not in COMPRESSIONS:
+        raise TargetError(
+            f"DataSlicer.File(compress=...) must be one of {', '.join(COMPRESSIONS)} or None, "
+            f"got {compress!r}"
+        )
+    if compress == "zstd":
+        _zstandard()
+    return compress
+
+
+def suffix(compress: str | None) -> str:
+    """The suffix a file name gets for ``compress`` (``""``, ``".gz"``, ``".zst"``)."""
+    return COMPRESSIONS[compress] if compress else ""
+
+
+def _zstandard() -> Any:
+    try:
+        import zstandard  # type: ignore[import-not-found,unused-ignore]
+    except ImportError as exc:
+        raise TargetError(
+            "compress='zstd' needs the zstandard package: pip install 'django-gyro[zstd]' "
+            "(or zstandard), or use compress='gzip'"
+        ) from exc
+    return zstandard
+
+
+def compressor(compress: str | None) -> Compressor | None:
+    """A new compressor for one file, or None for ``compress=None``."""
+    if compress is None:
+        return None
+    if compress == "gzip":
+        # wbits 16 + 15: a gzip member (header with mtime 0, so the bytes are reproducible).
+        return zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    if compress == "zstd":
+        engine: Compressor = _zstandard().ZstdCompressor(level=ZSTD_LEVEL).compressobj()
+        return engine
+    raise TargetError(f"unknown compression {compress!r}")
+
+
+def open_reader(path: Path, compression: str | None) -> IO[bytes]:
+    """``path`` opened for reading its uncompressed bytes; the caller closes it.
+
+    Raises:
+        TargetError: an unknown compression, or zstd without the ``zstandard`` package.
+    """
+    if compression is None:
+        return path.open("rb")
+    if compression == "gzip":
+        return gzip.GzipFile(path, "rb")  # type: ignore[return-value]
+    if compression == "zstd":
+        zstandard = _zstandard()
+        handle = path.open("rb")
+        reader: IO[bytes] = zstandard.ZstdDecompressor().stream_reader(
+            handle, closefd=True, read_across_frames=True
+        )
+        return reader
+    raise TargetError(f"{path.name}: unknown compression {compression!r} in the manifest")

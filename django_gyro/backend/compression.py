@@ -12,6 +12,7 @@ export workers or how the driver cut the stream into writes.
 from __future__ import annotations
 
 import gzip
+import io
 import zlib
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -103,8 +104,9 @@ def open_reader(path: Path, compression: str | None) -> IO[bytes]:
     if compression == "zstd":
         zstandard = _zstandard()
         handle = path.open("rb")
-        reader: IO[bytes] = zstandard.ZstdDecompressor().stream_reader(
+        stream = zstandard.ZstdDecompressor().stream_reader(
             handle, closefd=True, read_across_frames=True
         )
-        return reader
+        # The stream has read()/readinto() but no readline(): buffer it like a file.
+        return io.BufferedReader(stream, buffer_size=1024 * 1024)
     raise TargetError(f"{path.name}: unknown compression {compression!r} in the manifest")

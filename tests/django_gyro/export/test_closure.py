@@ -6,10 +6,6 @@ the same querysets with the ORM (``exclude(fk__in=parent)``), never from Gyro's 
 
 from __future__ import annotations
 
-import csv
-import io
-import random
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +19,6 @@ from django_gyro.export import export as export_module
 from django_gyro.export.closure import closure_plan
 from django_gyro.export.plan import compile_all
 from django_gyro.export.results import ClosureIssue, ExportResult
-from django_gyro.export.sink import KeyScanner
 from gyro_example.jobs import DEMO_TENANT, build_jobs
 from gyro_example.models import Customer, Order, OrderItem, Product, Shop, Tenant
 from tests.django_gyro.helpers import TRANSACTIONAL
@@ -193,44 +188,3 @@ def test_proof_by_construction_only_where_it_holds() -> None:
         ImportJob(model=Order, query=Order.objects.filter(customer__in=random_customers)),
     ]
     assert plan_of(jobs)[("gyro_example.Order", "customer_id")] == "scan"
-
-
-def sample_csv(rows: int, seed: int) -> tuple[bytes, list[list[str]]]:
-    """PostgreSQL-style CSV (quoted only when needed, NULL as an empty field) and its rows."""
-    chooser = random.Random(seed)
-    texts = ["plain", "a,b", 'say "hi"', "two\nlines", "", 'Crème, "brûlée"\r\n', "x"]
-    table = []
-    for n in range(1, rows + 1):
-        parent = "" if n % 7 == 0 else str(chooser.randint(1, 40))
-        table.append([str(n), chooser.choice(texts), parent, chooser.choice(texts)])
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["id", "name", "parent_id", "note"])
-    writer.writerows(table)
-    return buffer.getvalue().encode(), table
-
-
-@pytest.mark.parametrize("seed", range(5))
-def test_scanner_reads_keys_whatever_the_chunks(seed: int) -> None:
-    data, table = sample_csv(500, seed)
-    scanner = KeyScanner(4, count=[2], collect=[0], limit=1000)
-    chooser = random.Random(seed)
-    position = 0
-    while position < len(data):
-        step = chooser.choice([1, 2, 7, 64, 500, 4096])
-        scanner.feed(data[position : position + step])
-        position += step
-    scanner.close()
-    assert scanner.counts[2] == Counter(row[2].encode() for row in table)
-    assert scanner.sets[0] == {row[0].encode() for row in table}
-    assert not scanner.overflow
-
-
-def test_scanner_drops_a_column_over_its_limit() -> None:
-    data, table = sample_csv(200, 1)
-    scanner = KeyScanner(4, count=[2], collect=[0], limit=50)
-    scanner.feed(data)
-    scanner.close()
-    assert scanner.overflow == {0}  # 200 distinct ids > 50; 41 parent values (with NULL) fit
-    assert 0 not in scanner.sets
-    assert scanner.counts[2] == Counter(row[2].encode() for row in table)

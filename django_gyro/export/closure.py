@@ -338,6 +338,15 @@ def _closed_by_construction(
     return any(_normalized(subquery, wrapper) == expected for subquery in candidates)
 
 
+def _proven(
+    item: CompiledJob, fk: dict[str, Any], parent: CompiledJob, wrapper: BaseDatabaseWrapper
+) -> bool:
+    try:
+        return _closed_by_construction(item, fk, parent, wrapper)
+    except Exception:  # a queryset shape the proof does not know: check the keys instead
+        return False
+
+
 def closure_plan(compiled: Sequence[CompiledJob], wrapper: BaseDatabaseWrapper) -> ClosurePlan:
     """Decide, for every foreign key the report covers, how it is checked (see the module)."""
     by_model = {item.job.model._meta.label: item for item in compiled}
@@ -345,7 +354,7 @@ def closure_plan(compiled: Sequence[CompiledJob], wrapper: BaseDatabaseWrapper) 
     for item in compiled:
         for fk, parent in _checked(item, by_model):
             f = item.job.model._meta.get_field(fk["field"])
-            if parent is not None and _closed_by_construction(item, fk, parent, wrapper):
+            if parent is not None and _proven(item, fk, parent, wrapper):
                 how = "construction"
             elif _scannable(f):
                 how = "scan"

@@ -95,6 +95,7 @@ def run_parallel(
     ``wrapper`` must be inside its ``REPEATABLE READ`` transaction; it stays there. Returns the
     results in job order; ``on_job_done`` is called from this thread as jobs finish.
     """
+    workers = min(workers, len(run.compiled))  # an idle worker would only hold a connection
     snapshot = export_snapshot(wrapper)
     with raw(wrapper).cursor() as cursor:
         for item in run.compiled:

@@ -8,9 +8,10 @@ a directory of CSV files plus ``manifest.json``; :meth:`DataSlicer.run` picks th
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
@@ -20,6 +21,9 @@ from django_gyro.exceptions import GyroError, SourceError, TargetError
 from django_gyro.export.results import ExportResult, JobResult
 from django_gyro.jobs import ImportJob
 from django_gyro.manifest import MANIFEST_NAME
+
+if TYPE_CHECKING:
+    from django_gyro.load.results import LoadResult
 
 __all__ = ["DataSlicer", "File", "Postgres"]
 
@@ -141,6 +145,44 @@ class DataSlicer:
     Postgres = Postgres
     File = File
 
+    @overload
+    @staticmethod
+    def run(
+        source: _Postgres,
+        target: _File,
+        jobs: Iterable[ImportJob],
+        *,
+        progress: bool | None = None,
+        progress_file: Any = None,
+        verbosity: int = 1,
+        strict: bool = False,
+        closure: bool = True,
+        on_job_done: Callable[[JobResult], None] | None = None,
+        workers: int = 1,
+    ) -> ExportResult: ...
+
+    @overload
+    @staticmethod
+    def run(
+        source: _Postgres | _File,
+        target: _Postgres,
+        jobs: Iterable[ImportJob] | None = None,
+        *,
+        progress: bool | None = None,
+        progress_file: Any = None,
+        verbosity: int = 1,
+        on_conflict: str | Mapping[Any, str] = "error",
+        natural_keys: Mapping[Any, Sequence[str]] | None = None,
+        shared: Iterable[str] = (),
+        dry_run: bool = False,
+        force: bool = False,
+        directory: str | os.PathLike[str] | None = None,
+        overwrite: bool = False,
+        strict: bool = False,
+        closure: bool = True,
+        on_job_done: Callable[[JobResult], None] | None = None,
+    ) -> LoadResult: ...
+
     @staticmethod
     def run(
         source: _Postgres | _File,
@@ -149,23 +191,36 @@ class DataSlicer:
         *,
         progress: bool | None = None,
         progress_file: Any = None,
+        verbosity: int = 1,
         strict: bool = False,
         closure: bool = True,
         on_job_done: Callable[[JobResult], None] | None = None,
         workers: int = 1,
         **options: Any,
-    ) -> Any:
+    ) -> ExportResult | LoadResult:
         """Run the jobs from ``source`` to ``target``.
 
         * ``Postgres -> File``: export (see :func:`django_gyro.export.export.export`); returns an
           :class:`~django_gyro.export.results.ExportResult`. ``workers=N`` runs the jobs on N
           connections that share one snapshot (same files as ``workers=1``).
-        * ``File -> Postgres`` and ``Postgres -> Postgres``: load, through the files; handled by
-          ``django_gyro.load.loader`` (``options`` are passed on to it).
+        * ``File -> Postgres`` and ``Postgres -> Postgres``: load, through the files (see
+          :func:`django_gyro.load.loader.load_export`, which takes the keyword ``options``);
+          returns a :class:`~django_gyro.load.results.LoadResult`.
+
+        Before anything touches a database or a file, the jobs' (or the export's) Importers are
+        checked with Gyro's system checks, and the jobs are ordered parents first; at
+        ``verbosity`` 2 the order is written to ``progress_file`` (default stderr).
 
         Raises:
-            GyroError: an unsupported combination of endpoints, or whatever the operation raises.
+            GyroError: an unsupported combination of endpoints, failing checks
+                (``DeclarationError``, with the check ids), or whatever the operation raises.
         """
+        stream = progress_file if progress_file is not None else sys.stderr
+
+        def write(line: str) -> None:
+            stream.write(line + "\n")
+
+        log = write if verbosity >= 2 else None
         if isinstance(source, Postgres) and isinstance(target, File):
             if options:
                 raise TypeError(
@@ -175,33 +230,44 @@ class DataSlicer:
                 raise GyroError("an export needs jobs=[ImportJob(...), ...]")
             from django_gyro.export.export import export
 
-            result: ExportResult = export(
+            return export(
                 source,
                 target,
                 jobs,
-                progress=progress,
+                progress=False if verbosity < 1 else progress,
                 progress_file=progress_file,
                 strict=strict,
                 closure=closure,
                 on_job_done=on_job_done,
+                log=log,
                 workers=workers,
             )
-            return result
         if workers != 1:
             raise TypeError("DataSlicer.run(workers=...) applies to an export (Postgres -> File)")
         if isinstance(target, Postgres) and isinstance(source, File | Postgres):
             from django_gyro.load.loader import load_export
 
+            export_options: dict[str, Any] = {}
+            if isinstance(source, Postgres):
+                export_options = {
+                    "strict": strict,
+                    "closure": closure,
+                    "on_job_done": on_job_done,
+                }
+            elif strict or not closure or on_job_done is not None:
+                raise GyroError(
+                    "strict, closure and on_job_done are export options: they only apply when "
+                    "the source is DataSlicer.Postgres(...)"
+                )
             return load_export(
                 source=source,
                 target=target,
                 jobs=jobs,
-                progress=progress,
+                progress=False if verbosity < 1 else progress,
                 progress_file=progress_file,
-                strict=strict,
-                closure=closure,
-                on_job_done=on_job_done,
+                log=log,
                 **options,
+                **export_options,
             )
         raise GyroError(
             f"DataSlicer.run() cannot go from {source!r} to {target!r}: supported are "

@@ -15,8 +15,9 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
 from django_gyro import registry
+from django_gyro.exceptions import DeclarationError
 
-__all__ = ["check_importers"]
+__all__ = ["check_importers", "raise_for_models"]
 
 
 def _name(importer: type) -> str:
@@ -110,3 +111,29 @@ def check_importers(
             continue
         messages.extend(_importer_messages(importer))
     return messages
+
+
+def raise_for_models(models_: Iterable[type[models.Model]]) -> None:
+    """Run the checks of the Importers of ``models_`` and raise if any is an error.
+
+    ``DataSlicer.run``, the export and the load call this before they touch a database or a
+    file, so a notebook (which never runs ``manage.py check``) is stopped like a command.
+
+    Raises:
+        DeclarationError: naming every failing check by id, with its message and hint.
+    """
+    wanted = {model._meta.label_lower for model in models_}
+    errors = [
+        message
+        for importer in registry.registered()
+        if importer.model._meta.label_lower in wanted
+        for message in _importer_messages(importer)
+        if message.is_serious()
+    ]
+    if errors:
+        details = "; ".join(
+            f"{e.id} {e.msg}" + (f" Hint: {e.hint}" if e.hint else "") for e in errors
+        )
+        raise DeclarationError(
+            f"the Importers fail Gyro's system checks (see docs/checks.md): {details}"
+        )

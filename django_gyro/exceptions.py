@@ -15,6 +15,7 @@ __all__ = [
     "UNCHANGED",
     "BadDataError",
     "ClosureError",
+    "DeclarationError",
     "DuplicateImporter",
     "GyroError",
     "IntegrityViolation",
@@ -45,8 +46,12 @@ class JobError(GyroError, ValueError):
     """An :class:`~django_gyro.ImportJob` or a list of jobs is not valid."""
 
 
+class DeclarationError(JobError):
+    """An Importer of the run fails Gyro's system checks (``gyro.E...``)."""
+
+
 class JobOrderError(JobError):
-    """A job comes before the job of a model it references through ``Columns``."""
+    """The jobs' Importer ``Columns`` form a cycle, so no order puts parents first."""
 
 
 class SourceError(GyroError):

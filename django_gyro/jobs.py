@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db import models
@@ -10,7 +10,7 @@ from django.db import models
 from django_gyro import registry
 from django_gyro.exceptions import JobError, JobOrderError
 
-__all__ = ["ImportJob", "load_jobs", "validate_jobs"]
+__all__ = ["ImportJob", "load_jobs", "order_jobs", "validate_jobs"]
 
 
 class ImportJob:
@@ -105,24 +105,34 @@ class ImportJob:
         ]
 
 
-def validate_jobs(jobs: Iterable[ImportJob]) -> list[ImportJob]:
-    """Check a list of jobs before anything runs, and return it as a list.
+def validate_jobs(
+    jobs: Iterable[ImportJob], log: Callable[[str], None] | None = None
+) -> list[ImportJob]:
+    """Check a list of jobs before anything runs, and return it ordered parents first.
 
-    Every job's model has an Importer, no model appears twice, and every job comes after the
-    jobs of the models its Importer's ``Columns`` reference (a self-reference is not a cycle).
+    Every job's model has an Importer that passes Gyro's system checks, no model appears
+    twice, no two jobs write the same file (a proxy model and its concrete model, two models on
+    one table). The jobs are then ordered parents first over their Importers' ``Columns`` (see
+    :func:`order_jobs`).
+
+    Args:
+        jobs: the jobs, in any order.
+        log: called with one line saying how the jobs were ordered (verbosity 2).
 
     Raises:
-        JobError: not a job, a model without Importer, a model with two jobs.
-        JobOrderError: a job precedes the job of a model it references; the message names both.
+        JobError: not a job, a model without Importer, a model with two jobs, two jobs with one
+            file, an Importer that fails the system checks (``DeclarationError``).
+        JobOrderError: the ``Columns`` of some jobs form a cycle; the message names it.
     """
     jobs = list(jobs)
     if not jobs:
         raise JobError("no jobs given: pass at least one ImportJob")
     position: dict[str, int] = {}
+    files: dict[str, int] = {}
     for index, job in enumerate(jobs):
         if not isinstance(job, ImportJob):
             raise JobError(f"job #{index + 1} is {job!r}, not an ImportJob")
-        job.get_importer()
+        importer = job.get_importer()
         key = job.model._meta.label_lower
         if key in position:
             raise JobError(
@@ -130,19 +140,94 @@ def validate_jobs(jobs: Iterable[ImportJob]) -> list[ImportJob]:
                 f"combine their querysets with | into one job"
             )
         position[key] = index
-    for index, job in enumerate(jobs):
-        for name, target in job.get_importer().declared_foreign_keys().items():
-            key = target._meta.label_lower
-            if key == job.model._meta.label_lower:
-                continue  # self-reference: rows of one file, not an ordering constraint
-            later = position.get(key)
-            if later is not None and later > index:
-                raise JobOrderError(
-                    f"job #{index + 1} ImportJob({job.label}) references {target._meta.label} "
-                    f"through '{name}', so it must come after job #{later + 1} "
-                    f"ImportJob({jobs[later].label}); move it below that job"
-                )
-    return jobs
+        name = importer.get_file_name()
+        if name in files:
+            other = jobs[files[name]]
+            raise JobError(
+                f"job #{files[name] + 1} ImportJob({other.label}) and job #{index + 1} "
+                f"ImportJob({job.label}) would both write {name} (a proxy model and its "
+                f"concrete model, or two models on one table); keep one of them"
+            )
+        files[name] = index
+    from django_gyro.checks import raise_for_models
+
+    raise_for_models([job.model for job in jobs])
+    ordered = order_jobs(jobs)
+    if log is not None:
+        labels = ", ".join(f"#{n} {job.label}" for n, job in enumerate(ordered, start=1))
+        if ordered == jobs:
+            log(f"jobs already parent-first: {labels}")
+        else:
+            log(f"jobs ordered parent-first (Importer Columns): {labels}")
+    return ordered
+
+
+def _parents(job: ImportJob, by_label: dict[str, ImportJob]) -> dict[str, str]:
+    """``{parent label: field name}`` of the jobs ``job``'s Columns reference (not itself)."""
+    parents: dict[str, str] = {}
+    for name, target in job.get_importer().declared_foreign_keys().items():
+        label = target._meta.label_lower
+        if label != job.model._meta.label_lower and label in by_label:
+            parents.setdefault(label, name)
+    return parents
+
+
+def order_jobs(jobs: list[ImportJob]) -> list[ImportJob]:
+    """``jobs`` parents first: a stable topological sort over their Importers' ``Columns``.
+
+    The given order is kept wherever it is already valid: each step takes the first job whose
+    referenced jobs have all been taken. A self-reference is not an ordering constraint.
+
+    Raises:
+        JobOrderError: a cycle among ``Columns``; the message names it and how to break it.
+    """
+    by_label = {job.model._meta.label_lower: job for job in jobs}
+    parents = {label: _parents(job, by_label) for label, job in by_label.items()}
+    taken: set[str] = set()
+    ordered: list[ImportJob] = []
+    pending = list(jobs)
+    while pending:
+        ready = next(
+            (job for job in pending if set(parents[job.model._meta.label_lower]) <= taken), None
+        )
+        if ready is None:
+            raise JobOrderError(_cycle_message(pending, parents, by_label))
+        pending.remove(ready)
+        taken.add(ready.model._meta.label_lower)
+        ordered.append(ready)
+    return ordered
+
+
+def _cycle_message(
+    pending: list[ImportJob], parents: dict[str, dict[str, str]], by_label: dict[str, ImportJob]
+) -> str:
+    left = {job.model._meta.label_lower for job in pending}
+    path = [pending[0].model._meta.label_lower]
+    while True:
+        step = next(p for p in parents[path[-1]] if p in left)
+        if step in path:
+            cycle = [*path[path.index(step) :], step]
+            break
+        path.append(step)
+    edges = []
+    nullable = []
+    for child, parent in zip(cycle, cycle[1:], strict=False):
+        job = by_label[child]
+        name = parents[child][parent]
+        edges.append(f"{job.label}.{name} -> {by_label[parent].label}")
+        field = job.model._meta.get_field(name)
+        if getattr(field, "null", False):
+            nullable.append(f"{job.get_importer().__name__}.Columns.{name}")
+    fix = (
+        f"leave a nullable foreign key out of its Importer's Columns, e.g. {nullable[0]}"
+        if nullable
+        else "leave one of these foreign keys out of its Importer's Columns (none is nullable, "
+        "so the rows can only be loaded in one transaction with deferred constraints)"
+    )
+    return (
+        f"the jobs' Importer Columns form a cycle, so no job order puts parents first: "
+        f"{'; '.join(edges)}; {fix}"
+    )
 
 
 def load_jobs(spec: str) -> list[ImportJob]:

@@ -8,6 +8,7 @@ types written into the manifest), the loader (the target's columns, its foreign 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ __all__ = [
     "columns",
     "constraint_columns",
     "foreign_key_constraints",
-    "same_types",
+    "type_losses",
 ]
 
 
@@ -57,19 +58,111 @@ def columns(cursor: Any, quoted_table: str) -> dict[str, Column]:
     return {row[0]: Column(*row) for row in cursor.fetchall()}
 
 
-def same_types(cursor: Any, pairs: Sequence[tuple[str, str]]) -> list[bool]:
-    """For each ``(exported type, target type)``: whether PostgreSQL resolves both to one type.
+#: What ``format_type()`` prints: a (possibly qualified or quoted) name, at most one modifier
+#: list of integers, an optional time zone / interval field suffix, array brackets. Anything else
+#: in a manifest's ``type`` is refused before it reaches SQL.
+TYPE_NAME = re.compile(
+    r'^(?:[A-Za-z_][A-Za-z0-9_$]*|"[^"]+")(?:\.(?:[A-Za-z_][A-Za-z0-9_$]*|"[^"]+"))?'
+    r"(?: [A-Za-z_][A-Za-z0-9_]*)*(?:\(\d+(?:,\s?\d+)?\))?(?: [A-Za-z_][A-Za-z0-9_]*)*"
+    r"(?:\[\])*$"
+)
 
-    An empty exported type (an old manifest without types) always matches.
-    """
-    if not pairs:
-        return []
+_INTEGER_DIGITS = {"int2": 5, "int4": 10, "int8": 19}
+_WIDENINGS = {
+    ("int2", "int4"),
+    ("int2", "int8"),
+    ("int4", "int8"),
+    ("float4", "float8"),
+    ("varchar", "text"),
+    ("bpchar", "text"),
+    ("text", "varchar"),  # only into an unconstrained varchar (checked below)
+    ("timestamp", "timestamptz"),  # Django's sessions run in UTC
+}
+
+
+@dataclass(frozen=True)
+class _Type:
+    text: str
+    name: str  # pg_type.typname of the type, or of the element type for an array
+    array: bool
+    typmod: int
+
+
+def _probe(cursor: Any, types: Sequence[str]) -> list[_Type]:
+    """Resolve type texts to (name, array, typmod) through a temporary table's columns."""
+    columns = ", ".join(f"c{n} {text}" for n, text in enumerate(types))
+    cursor.execute(f"CREATE TEMPORARY TABLE gyro_type_probe ({columns})")
     cursor.execute(
-        "SELECT d = '' OR to_regtype(d)::text IS NOT DISTINCT FROM to_regtype(a)::text "
-        "FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS x(d, a, n) ORDER BY n",
-        [[d for d, _ in pairs], [a for _, a in pairs]],
+        "SELECT a.attnum, COALESCE(e.typname, t.typname), e.oid IS NOT NULL, a.atttypmod "
+        "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+        "LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A' "
+        "WHERE a.attrelid = 'gyro_type_probe'::regclass AND a.attnum > 0 ORDER BY a.attnum"
     )
-    return [bool(row[0]) for row in cursor.fetchall()]
+    rows = cursor.fetchall()
+    cursor.execute("DROP TABLE gyro_type_probe")
+    return [_Type(types[n - 1], str(name), bool(array), int(tm)) for n, name, array, tm in rows]
+
+
+def _numeric(typmod: int) -> tuple[int, int]:
+    return ((typmod - 4) >> 16) & 0xFFFF, (typmod - 4) & 0xFFFF
+
+
+def _length(name: str, typmod: int) -> int:
+    return typmod - 4 if name in ("varchar", "bpchar") else typmod
+
+
+def _loses_data(exported: _Type, target: _Type) -> str:
+    """Why a value of ``exported`` might not survive ``target`` ("" when it always does)."""
+    if exported.array != target.array:
+        return "another type"
+    d, a = exported.name, target.name
+    if d != a and (d, a) not in _WIDENINGS:
+        if d in _INTEGER_DIGITS and a == "numeric":
+            if target.typmod < 0:
+                return ""
+            precision, scale = _numeric(target.typmod)
+            return "" if precision - scale >= _INTEGER_DIGITS[d] else "too few digits"
+        return "another type"
+    if target.typmod < 0:
+        return ""  # an unconstrained target takes every value of its type
+    if d != a:
+        return "" if d != "text" else "a length limit"
+    if a == "numeric":
+        if exported.typmod < 0:
+            return "a precision limit"
+        (dp, ds), (ap, at) = _numeric(exported.typmod), _numeric(target.typmod)
+        if at < ds:
+            return "fewer decimal places"
+        return "" if ap - at >= dp - ds else "fewer digits"
+    if a in ("varchar", "bpchar", "bit", "varbit"):
+        if exported.typmod < 0 or _length(a, target.typmod) < _length(d, exported.typmod):
+            return "a shorter length limit"
+        return ""
+    if a in ("timestamp", "timestamptz", "time", "timetz"):
+        exported_precision = 6 if exported.typmod < 0 else exported.typmod
+        return "" if target.typmod >= exported_precision else "less fractional-second precision"
+    return "" if target.typmod == exported.typmod else "another type modifier"
+
+
+def type_losses(cursor: Any, pairs: Sequence[tuple[str, str]]) -> list[str]:
+    """For each ``(exported type, target type)``: why the target may lose data, or ``""``.
+
+    Types are compared in full, with their modifiers: ``numeric(p,s)``, ``varchar(n)``,
+    timestamp precision, array element types. A target that is at least as wide (a larger
+    precision or length, ``bigint`` for ``integer``, ``text`` for ``varchar``) is fine. An
+    empty exported type (an old manifest without types) is not checked. Runs in the caller's
+    transaction (a temporary table is created and dropped); call it inside a savepoint.
+
+    Raises:
+        ValueError: an exported type is not a PostgreSQL type (``str(exc)`` names it).
+    """
+    wanted = [(d, a) for d, a in pairs if d]
+    for d, _ in wanted:
+        if not TYPE_NAME.match(d):
+            raise ValueError(d)
+    probed = _probe(cursor, [t for pair in wanted for t in pair]) if wanted else []
+    losses = iter(_loses_data(probed[2 * n], probed[2 * n + 1]) for n in range(len(wanted)))
+    return [next(losses) if d else "" for d, _ in pairs]
 
 
 def foreign_key_constraints(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import io
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -21,10 +22,13 @@ from django_gyro.exceptions import TargetError
 
 __all__ = [
     "COMPRESSIONS",
+    "DecompressionError",
     "Compressor",
     "check_compression",
     "compressor",
+    "Tee",
     "open_reader",
+    "reader",
     "suffix",
 ]
 
@@ -34,6 +38,19 @@ COMPRESSIONS: dict[str, str] = {"gzip": ".gz", "zstd": ".zst"}
 GZIP_LEVEL = 6
 #: zstd's default level.
 ZSTD_LEVEL = 3
+
+
+def _decompression_errors() -> tuple[type[BaseException], ...]:
+    errors: tuple[type[BaseException], ...] = (zlib.error, EOFError, gzip.BadGzipFile)
+    try:
+        import zstandard  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return errors
+    return (*errors, zstandard.ZstdError)
+
+
+#: What reading a damaged compressed file raises (zlib, gzip, zstd); ``isinstance`` accepts it.
+DecompressionError = _decompression_errors()
 
 
 class Compressor(Protocol):
@@ -89,6 +106,43 @@ def compressor(compress: str | None) -> Compressor | None:
         engine: Compressor = _zstandard().ZstdCompressor(level=ZSTD_LEVEL).compressobj()
         return engine
     raise TargetError(f"unknown compression {compress!r}")
+
+
+class Tee:
+    """A binary file whose every chunk read is handed to ``on_read`` first (to hash it)."""
+
+    def __init__(self, handle: IO[bytes], on_read: Callable[[bytes], None]) -> None:
+        self.handle = handle
+        self.on_read = on_read
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.handle.read(size)
+        if chunk:
+            self.on_read(chunk)
+        return chunk
+
+
+def reader(handle: IO[bytes] | Tee, compression: str | None) -> IO[bytes] | Tee:
+    """The uncompressed bytes of the open binary ``handle`` (which the caller keeps and closes).
+
+    Raises:
+        TargetError: an unknown compression, or zstd without the ``zstandard`` package.
+    """
+    if compression is None:
+        return handle
+    if compression == "gzip":
+        return gzip.GzipFile(fileobj=handle, mode="rb")  # type: ignore[arg-type,return-value]
+    if compression == "zstd":
+        stream = (
+            _zstandard()
+            .ZstdDecompressor()
+            .stream_reader(handle, closefd=False, read_across_frames=True)
+        )
+        return io.BufferedReader(stream, buffer_size=1024 * 1024)
+    raise TargetError(f"unknown compression {compression!r} in the manifest")
 
 
 def open_reader(path: Path, compression: str | None) -> IO[bytes]:

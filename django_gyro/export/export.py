@@ -170,6 +170,7 @@ def export(
     strict: bool = False,
     closure: bool = True,
     on_job_done: Callable[[JobResult], None] | None = None,
+    log: Callable[[str], None] | None = None,
     workers: int = 1,
 ) -> ExportResult:
     """Export ``jobs`` from ``source`` into the directory ``target`` as one consistent snapshot.
@@ -178,7 +179,8 @@ def export(
         source: the PostgreSQL database to read.
         target: the directory to write (``overwrite`` decides whether existing files may go,
             ``compress`` how they are stored).
-        jobs: the jobs, parents before children.
+        jobs: the jobs, in any order: they run parents first (see
+            :func:`~django_gyro.jobs.order_jobs`).
         progress: show a tqdm bar per running job; ``None`` shows them on a terminal or in a
             notebook.
         progress_file: the stream for the bars (default ``sys.stderr``).
@@ -189,6 +191,7 @@ def export(
         on_job_done: called with each :class:`JobResult` right after its COPY finished, still
             inside the snapshot transaction (with ``workers > 1`` in the order jobs finish, from
             the calling thread).
+        log: called with per-step messages (the job order; verbosity 2 of the command).
         workers: run the jobs on this many connections at once, all on the snapshot of the
             first one (``pg_export_snapshot()``); the files are the same as with 1, the
             default, which runs the jobs one after the other on one connection.
@@ -210,7 +213,7 @@ def export(
     if not isinstance(target, File):
         raise TargetError(f"export target must be DataSlicer.File(...), got {target!r}")
     workers = _check_workers(workers)
-    checked = validate_jobs(jobs)
+    checked = validate_jobs(jobs, log)
     extension = suffix(target.compress)
     names = {i: job.get_importer().get_file_name() + extension for i, job in enumerate(checked, 1)}
     target.prepare(list(names.values()))

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
-from django_gyro.exceptions import UNCHANGED, IntegrityViolation, KeyConflictError
-from django_gyro.load.plan import ModelPlan
+from django_gyro.exceptions import UNCHANGED, IntegrityViolation, KeyConflictError, LoadError
+from django_gyro.load.plan import ForeignKeyPlan, ModelPlan
 from django_gyro.models import KeyAction
 
 if TYPE_CHECKING:
     from django_gyro.load.loader import Loader
 
-__all__ = ["EXAMPLES", "check_dangling", "decide_keys", "parent_joins"]
+__all__ = ["EXAMPLES", "check_references", "decide_keys", "parent_joins"]
 
 #: How many offending keys an error message lists.
 EXAMPLES = 5
@@ -45,7 +45,7 @@ def parent_joins(
     joins: list[str] = []
     wanted = columns if columns is not None else plan.entry.column_names
     for fk in plan.fks:
-        if fk.column not in wanted:
+        if fk.column not in wanted or not fk.in_export:
             continue
         parent = loader.by_label[fk.parent]
         if parent.map_kind != "rewrite":
@@ -60,13 +60,42 @@ def parent_joins(
     return exprs, joins
 
 
+def _check_natural_key_parents(loader: Loader, plan: ModelPlan) -> None:
+    """A natural key may only use foreign keys whose parents' keys are already decided."""
+    for fk in plan.fks:
+        if fk.column not in plan.natural_key or not fk.in_export:
+            continue
+        parent = loader.by_label[fk.parent]
+        if parent.decided and parent is not plan:
+            continue
+        raise LoadError(
+            f"{plan.label} is matched ({plan.strategy}) on its natural key "
+            f"({', '.join(plan.natural_key)}), which uses {fk.column} -> {fk.parent}, but "
+            f"{fk.parent}'s keys depend on {plan.label} (a foreign-key cycle or a "
+            f"self-reference); choose a natural key without {fk.column}, or "
+            f"on_conflict='remap' for {plan.label}; {UNCHANGED}"
+        )
+
+
 def decide_keys(loader: Loader) -> None:
+    """Decide every staged row's key, model by model in load order (parents first).
+
+    A foreign key in a natural key is compared with its parent's *resolved* key (the key the
+    parent row has, or will have, in the target), so matching never uses an exported key that
+    means another row in the target.
+
+    Raises:
+        KeyConflictError: rows collide with the target's under the chosen strategies.
+        LoadError: a natural key that needs a parent decided after its model (a cycle).
+    """
     problems: list[str] = []
-    # Export order puts parents first, so a merge's natural key can use the parents' maps.
     for plan in loader.plans:
         if plan.table_was_empty:
+            plan.decided = True
             continue
         strategy = plan.strategy
+        if strategy in ("merge", "skip", "update"):
+            _check_natural_key_parents(loader, plan)
         plan.report.keys = strategy
         if strategy == "error":
             problems.extend(pk_conflicts(loader, plan))
@@ -82,6 +111,7 @@ def decide_keys(loader: Loader) -> None:
             create_map(loader, plan)
             problems.extend(same_key(loader, plan))
             index_map(loader, plan)
+        plan.decided = True
     if problems:
         raise KeyConflictError(
             "the target already has rows under these keys:\n  "
@@ -119,8 +149,15 @@ def merge(loader: Loader, plan: ModelPlan) -> None:
 
 
 def allocate(loader: Loader, plan: ModelPlan) -> list[str]:
+    """New keys for the staged rows the map does not cover yet (``remapped``).
+
+    Integer keys come from the table's sequence, UUIDs from ``gen_random_uuid()``. A dry run
+    does not touch the sequence (``nextval`` is not rolled back): it numbers the rows after the
+    table's largest key instead, which gives the same counts.
+    """
     pk_field = plan.model._meta.pk
     table, pk = loader.q(plan.table), loader.q(plan.pk)
+    params: list[Any] = []
     if isinstance(pk_field, models.UUIDField):
         new = "gen_random_uuid()"
     else:
@@ -130,17 +167,24 @@ def allocate(loader: Loader, plan: ModelPlan) -> list[str]:
                 f"{plan.report.label}: cannot remap, its primary key {plan.pk} has no "
                 f"sequence and is not a UUID (use 'merge', 'skip' or 'update' for it)"
             ]
-        # A sequence left behind its table (a load that never reset it) would hand out
-        # taken keys: move it past the table's largest key first.
-        loader.execute(
-            f"SELECT setval(%s::regclass, GREATEST((SELECT COALESCE(max({pk}), 0) FROM "
-            f"{table}), nextval(%s::regclass)))",
-            [sequence, sequence],
-        )
-        new = "nextval(%s::regclass)"
-        params: list[Any] = [sequence, KeyAction.REMAPPED.value]
-    if isinstance(pk_field, models.UUIDField):
-        params = [KeyAction.REMAPPED.value]
+        if loader.dry_run:
+            new = (
+                f"GREATEST((SELECT COALESCE(max({pk}), 0) FROM {table}), "
+                f"COALESCE(pg_sequence_last_value(%s::regclass), 0)) + row_number() OVER ()"
+            )
+        else:
+            # A sequence left behind its table (a load that never reset it) would hand out
+            # taken keys: move it past the table's largest key first.
+            loader.execute(
+                f"SELECT setval(%s::regclass, GREATEST((SELECT COALESCE(max({pk}), 0) FROM "
+                f"{table}), nextval(%s::regclass)))",
+                [sequence, sequence],
+            )
+            new = "nextval(%s::regclass)"
+            params.append(sequence)
+        if loader.dry_run:
+            params.append(sequence)
+    params.append(KeyAction.REMAPPED.value)
     count = loader.execute(
         f"INSERT INTO {loader.q(plan.map)} (old, new, action) "
         f"SELECT old, {new}, %s FROM (SELECT s.{pk} AS old FROM {loader.q(plan.stage)} s "
@@ -154,17 +198,18 @@ def allocate(loader: Loader, plan: ModelPlan) -> list[str]:
 
 def same_key(loader: Loader, plan: ModelPlan) -> list[str]:
     pk = loader.q(plan.pk)
+    exprs, joins = parent_joins(loader, plan, list(plan.natural_key))
     same = (
-        " AND ".join(
-            f"t.{loader.q(c)} IS NOT DISTINCT FROM s.{loader.q(c)}" for c in plan.natural_key
-        )
+        " AND ".join(f"t.{loader.q(c)} IS NOT DISTINCT FROM {exprs[c]}" for c in plan.natural_key)
         or "true"
     )
     # Rows under a taken key whose natural key differs are a different entity: attaching
-    # the export's children to them would corrupt the target.
+    # the export's children to them would corrupt the target. Foreign keys in the natural key
+    # are compared after translation through their parents' maps.
     rows = loader.fetch(
-        f"SELECT s.{pk} FROM {loader.q(plan.stage)} s JOIN {loader.q(plan.table)} t "
-        f"ON t.{pk} = s.{pk} WHERE NOT ({same}) ORDER BY 1 LIMIT %s",
+        f"SELECT s.{pk} FROM {loader.q(plan.stage)} s {' '.join(joins)} "
+        f"JOIN {loader.q(plan.table)} t ON t.{pk} = s.{pk} WHERE NOT ({same}) ORDER BY 1 "
+        f"LIMIT %s",
         [EXAMPLES],
     )
     if rows:
@@ -185,31 +230,72 @@ def same_key(loader: Loader, plan: ModelPlan) -> list[str]:
     return []
 
 
-def check_dangling(loader: Loader) -> None:
-    # A child pointing at a parent row that is not in the export would keep its old value;
-    # when the parent's keys were rewritten that value means an unrelated target row.
-    problems = []
+def _examples(loader: Loader, plan: ModelPlan, column: str, condition: str) -> str:
+    rows = loader.fetch(
+        f"SELECT DISTINCT s.{loader.q(column)} FROM {loader.q(plan.stage)} s WHERE {condition} "
+        f"ORDER BY 1 LIMIT %s",
+        [EXAMPLES],
+    )
+    return ", ".join(str(row[0]) for row in rows)
+
+
+def check_references(loader: Loader) -> None:
+    """Every foreign key to a model Gyro manages points into the export (or is declared shared).
+
+    A child row whose parent row is not in the export would keep its exported value, which in
+    the target means whatever row has that key there: another tenant's customer, say. Such
+    references are an error unless the foreign key was declared ``shared`` (the parent rows
+    are already in the target under the same keys); those must then exist in the target. One
+    scan per staged file, the parents' keys hashed. Runs before any row is inserted.
+
+    Raises:
+        IntegrityViolation: naming model, column, parent, keys and counts.
+    """
+    problems: list[str] = []
     for plan in loader.plans:
+        checks: list[tuple[ForeignKeyPlan, str, str]] = []
         for fk in plan.fks:
-            parent = loader.by_label[fk.parent]
-            if parent.map_kind != "rewrite":
-                continue
-            column, pk = loader.q(fk.column), loader.q(plan.pk)
-            rows = loader.fetch(
-                f"SELECT s.{pk}, s.{column} FROM {loader.q(plan.stage)} s "
-                f"WHERE s.{column} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
-                f"{loader.q(parent.map)} m WHERE m.old = s.{column}) ORDER BY 1 LIMIT %s",
-                [EXAMPLES],
-            )
-            for key, value in rows:
-                problems.append(
-                    f"{plan.report.label}({plan.pk}={key}) {fk.column}={value}: "
-                    f"{fk.parent} {value} is not in the export"
+            if not fk.managed:
+                continue  # a model Gyro does not manage: kept as is, its constraint checks it
+            column = f"s.{loader.q(fk.column)}"
+            outside = f"{column} IS NOT NULL"
+            if fk.in_export:
+                parent = loader.by_label[fk.parent]
+                outside += (
+                    f" AND {column} NOT IN (SELECT {loader.q(parent.pk)} FROM "
+                    f"{loader.q(parent.stage)} WHERE {loader.q(parent.pk)} IS NOT NULL)"
                 )
+            missing = (
+                f"{outside} AND NOT EXISTS (SELECT 1 FROM {loader.q(fk.parent_table)} p WHERE "
+                f"p.{loader.q(fk.parent_pk)} = {column})"
+            )
+            checks.append((fk, outside, missing))
+        if not checks:
+            continue
+        counts = ", ".join(
+            f"count(*) FILTER (WHERE {missing if fk.shared else outside}), "
+            f"count(DISTINCT s.{loader.q(fk.column)}) FILTER "
+            f"(WHERE {missing if fk.shared else outside})"
+            for fk, outside, missing in checks
+        )
+        row = loader.fetch(f"SELECT {counts} FROM {loader.q(plan.stage)} s")[0]
+        for n, (fk, outside, missing) in enumerate(checks):
+            rows, keys = row[2 * n], row[2 * n + 1]
+            if not rows:
+                continue
+            examples = _examples(loader, plan, fk.column, missing if fk.shared else outside)
+            more = f" and {keys - EXAMPLES} more" if keys > EXAMPLES else ""
+            where = "declared shared but not in the target" if fk.shared else "not in the export"
+            problems.append(
+                f"{plan.label}.{fk.column}: {rows} row(s) reference {fk.parent} {examples}{more} "
+                f"({keys} key(s)), {where}"
+            )
     if problems:
         raise IntegrityViolation(
-            "rows reference parents that are not in the export, whose keys are being "
-            "rewritten, so they cannot be attached:\n  "
+            "rows reference parents that are not in the export:\n  "
             + "\n  ".join(problems)
-            + f"\nexport the parents too, or load into an empty target; {UNCHANGED}"
+            + "\nexport those parents too; or, if they are shared rows already in the target "
+            "under the same keys (a lookup table), declare the foreign key shared "
+            "(shared=['app_label.Model.field'], gyro_import --shared app_label.Model.field, or "
+            f"`shared = ('field',)` on the model's Importer); {UNCHANGED}"
         )

@@ -24,12 +24,15 @@ went away, and the temporary tables vanish with the session.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -39,12 +42,15 @@ from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db.migrations.recorder import MigrationRecorder
 
 from django_gyro.backend import catalog
+from django_gyro.backend.compression import DecompressionError, Tee, reader
 from django_gyro.backend.connection import is_url, mask_url, private_alias
 from django_gyro.backend.copy import copy_from
+from django_gyro.checks import raise_for_models
 from django_gyro.exceptions import (
     UNCHANGED,
     BadDataError,
     LoadError,
+    ManifestError,
     SchemaMismatchError,
     SourceError,
 )
@@ -57,6 +63,7 @@ from django_gyro.models import KeyAction, KeyMap, Load
 
 __all__ = [
     "STRATEGIES",
+    "LoadOptions",
     "LoadResult",
     "Loader",
     "ModelLoadReport",
@@ -91,14 +98,27 @@ def _describe_target(target: str) -> str:
     return mask_url(target) if is_url(target) else f"alias '{target}'"
 
 
+@dataclass(frozen=True)
+class LoadOptions:
+    """How a load treats keys and what it commits (see :func:`load_export`)."""
+
+    on_conflict: str | Mapping[Any, str] = "error"
+    natural_keys: Mapping[Any, Sequence[str]] | None = None
+    shared: Sequence[str] = ()
+    dry_run: bool = False
+    force: bool = False
+
+
 def load_export(
     source: Any,
     target: Any = "default",
     *,
     jobs: Any = None,
     on_conflict: str | Mapping[Any, str] = "error",
-    natural_keys: Mapping[Any, tuple[str, ...] | list[str]] | None = None,
+    natural_keys: Mapping[Any, Sequence[str]] | None = None,
+    shared: Iterable[str] = (),
     dry_run: bool = False,
+    force: bool = False,
     directory: str | Path | None = None,
     overwrite: bool = False,
     progress: bool | None = None,
@@ -124,7 +144,14 @@ def load_export(
             whether a row under the same key is the same row for ``"skip"``/``"update"``).
             Defaults: an Importer's ``natural_key`` attribute, else the model's first unique
             field or unique constraint.
-        dry_run: do the whole load and all checks, then roll back.
+        shared: foreign keys, as ``"app_label.Model.field"``, whose parent rows may be missing
+            from the export because they are shared: already in the target under the same keys
+            (a lookup table). Their values are kept and must exist in the target. An
+            Importer's ``shared = ("field", ...)`` says the same for its model. Any other
+            reference to a row of a model Gyro manages that is not in the export is an error.
+        dry_run: do the whole load and all checks, then roll back (sequences are not moved).
+        force: load even if this export was loaded into ``target`` before (its rows were
+            deleted since, say): a new load with its own key map.
         directory: for a ``Postgres`` source, where the intermediate export goes.
         overwrite: for a ``Postgres`` source, replace files already in ``directory``.
         progress: tqdm bars per file; ``None`` shows them when stderr is a terminal.
@@ -141,10 +168,20 @@ def load_export(
     """
     from django_gyro.api import File, Postgres
 
+    if isinstance(shared, str):
+        shared = [shared]
+    options = LoadOptions(
+        on_conflict=on_conflict,
+        natural_keys=natural_keys,
+        shared=tuple(shared),
+        dry_run=dry_run,
+        force=force,
+    )
     if progress is None:
         stream = progress_file or sys.stderr
         progress = bool(getattr(stream, "isatty", lambda: False)())
     target_name = target.url_or_alias if isinstance(target, Postgres) else str(target)
+    report = _Report(progress, progress_file, log or (lambda _: None))
     if isinstance(source, Postgres):
         if not jobs:
             raise LoadError("loading from a database needs jobs=[ImportJob(...), ...]")
@@ -153,6 +190,7 @@ def load_export(
             from django_gyro.export.export import export
 
             export_options = {k: v for k, v in export_options.items() if v is not None}
+            export_options.setdefault("log", log)
             export(
                 source,
                 folder,
@@ -161,82 +199,84 @@ def load_export(
                 progress_file=progress_file,
                 **export_options,
             )
-            return _load_directory(
-                folder.path,
-                target_name,
-                on_conflict,
-                natural_keys,
-                dry_run,
-                progress,
-                progress_file,
-                log,
-            )
-    path = source.path if isinstance(source, File) else Path(source)
-    return _load_directory(
-        path, target_name, on_conflict, natural_keys, dry_run, progress, progress_file, log
-    )
+            return _load_directory(folder.path, target_name, options, report)
+    unused = [name for name, value in export_options.items() if value is not None]
+    if jobs is not None or unused:
+        given = ["jobs"] * (jobs is not None) + unused
+        raise LoadError(
+            f"{', '.join(given)} only apply when the source is a database "
+            f"(DataSlicer.Postgres); the source is the export directory {source}"
+        )
+    if isinstance(source, File):
+        path = source.path
+    elif isinstance(source, str | os.PathLike):
+        path = Path(source)
+    else:
+        raise LoadError(
+            f"the source of a load must be an export directory or DataSlicer.File(...) / "
+            f"DataSlicer.Postgres(...), got {source!r}"
+        )
+    return _load_directory(path, target_name, options, report)
+
+
+@dataclass(frozen=True)
+class _Report:
+    progress: bool
+    progress_file: IO[str] | None
+    log: Callable[[str], Any]
 
 
 def _load_directory(
-    directory: Path,
-    target: str,
-    on_conflict: str | Mapping[Any, str],
-    natural_keys: Mapping[Any, tuple[str, ...] | list[str]] | None,
-    dry_run: bool,
-    progress: bool,
-    progress_file: IO[str] | None,
-    log: Callable[[str], Any] | None,
+    directory: Path, target: str, options: LoadOptions, report: _Report
 ) -> LoadResult:
     started = time.perf_counter()
     manifest = read_manifest(directory)
-    plans = make_plans(manifest, on_conflict, natural_keys)
-    _verify_files(manifest, progress, progress_file)
+    plans = make_plans(manifest, options.on_conflict, options.natural_keys, options.shared)
+    raise_for_models([plan.model for plan in plans])
+    # Existence, size and header line now; the sha256 while each file is fed to COPY.
+    check_files(manifest, verify_hash=False)
     result = LoadResult(
         directory=manifest.directory,
         target=_describe_target(target),
         fingerprint=manifest.fingerprint,
-        dry_run=dry_run,
-        models=[plan.report for plan in plans],
+        dry_run=options.dry_run,
+        models=[plan.report for plan in sorted(plans, key=lambda plan: plan.index)],
     )
+    report.log("load order (parents first): " + ", ".join(plan.label for plan in plans))
     with target_connection(target) as alias:
-        loader = Loader(alias, manifest, plans, progress, progress_file, log or (lambda _: None))
+        loader = Loader(alias, manifest, plans, options, report)
         loader.preflight()
         try:
             loader.run(result)
         except LoadError:
             raise
         except DatabaseError as exc:  # anything unforeseen: still rolled back, still named
-            raise LoadError(f"Could not load {manifest.directory}: {exc}; {UNCHANGED}") from exc
+            raise LoadError(
+                f"Could not load {manifest.directory}: {primary_message(exc)}; {UNCHANGED}"
+            ) from exc
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _verify_files(manifest: Manifest, progress: bool, progress_file: IO[str] | None) -> None:
-    if not progress:
-        check_files(manifest)
-        return
-    from tqdm.auto import tqdm  # type: ignore[import-untyped,unused-ignore]
+class _Feed:
+    """A file read once: each chunk is hashed and counted as it goes to COPY."""
 
-    total = sum(entry.size for entry in manifest.files)
-    with tqdm(
-        total=total, unit="B", unit_scale=True, desc="checking sha256", file=progress_file
-    ) as bar:
+    def __init__(self, handle: IO[bytes], bar: Any) -> None:
+        self.handle = handle
+        self.bar = bar
+        self.digest = hashlib.sha256()
+        self.size = 0
 
-        def advance(_entry: Any, n: int) -> None:
-            bar.update(n)
+    def __call__(self, chunk: bytes) -> None:
+        self.digest.update(chunk)
+        self.size += len(chunk)
+        if self.bar is not None:
+            self.bar.update(len(chunk))
 
-        check_files(manifest, on_bytes=advance)
-
-
-def _progress_callback(bar: Any) -> Callable[[bytes], None] | None:
-    """A ``copy_from`` chunk callback that advances ``bar`` by the bytes copied (None: no bar)."""
-    if bar is None:
-        return None
-
-    def advance(chunk: bytes) -> None:
-        bar.update(len(chunk))
-
-    return advance
+    def drain(self) -> None:
+        """Hash what COPY did not read (it stopped at an error)."""
+        while chunk := self.handle.read(1024 * 1024):
+            self(chunk)
 
 
 class Loader:
@@ -247,18 +287,20 @@ class Loader:
         alias: str,
         manifest: Manifest,
         plans: list[ModelPlan],
-        progress: bool,
-        progress_file: IO[str] | None,
-        log: Callable[[str], Any],
+        options: LoadOptions,
+        report: _Report,
     ) -> None:
         self.alias = alias
         self.wrapper = connections[alias]
         self.manifest = manifest
+        #: In load order: parents before children (see :func:`~.plan.load_order`).
         self.plans = plans
         self.by_label = {plan.model._meta.label: plan for plan in plans}
-        self.progress = progress
-        self.progress_file = progress_file
-        self.log = log
+        self.options = options
+        self.dry_run = options.dry_run
+        self.progress = report.progress
+        self.progress_file = report.progress_file
+        self.log = report.log
         self.dropped: list[tuple[str, str, str]] = []  # (table, constraint, definition)
 
     # -- helpers ---------------------------------------------------------------------------
@@ -332,15 +374,14 @@ class Loader:
                     f"the target and cannot be loaded; {UNCHANGED}"
                 )
         names = [name for name, _ in entry.columns]
-        with self.wrapper.cursor() as cursor:
-            same = catalog.same_types(
-                cursor, [(db_type, target[name].type) for name, db_type in entry.columns]
-            )
-        for (name, db_type), ok in zip(entry.columns, same, strict=True):
-            if not ok:
+        pairs = [(db_type, target[name].type) for name, db_type in entry.columns]
+        losses = self._type_losses(plan, pairs)
+        for (name, db_type), loss in zip(entry.columns, losses, strict=True):
+            if loss:
                 raise SchemaMismatchError(
                     f"{entry.file} ({entry.label}): column {name!r} was exported as {db_type} "
-                    f"but is {target[name].type} in the target table {plan.table}; {UNCHANGED}"
+                    f"but is {target[name].type} in the target table {plan.table} "
+                    f"({loss}: loading would change values); {UNCHANGED}"
                 )
         pk = plan.pk
         if pk not in names:
@@ -360,13 +401,42 @@ class Loader:
                     f"NULL without a default and the file has no such column; {UNCHANGED}"
                 )
 
+    def _type_losses(self, plan: ModelPlan, pairs: list[tuple[str, str]]) -> list[str]:
+        """:func:`~django_gyro.backend.catalog.type_losses`, in a savepoint rolled back."""
+        entry = plan.entry
+        for (name, db_type), _ in zip(entry.columns, pairs, strict=True):
+            if db_type and not catalog.TYPE_NAME.match(db_type):
+                raise SchemaMismatchError(
+                    f"{entry.file} ({entry.label}): the manifest gives column {name!r} the type "
+                    f"{db_type!r}, which is not a PostgreSQL type name; {UNCHANGED}"
+                )
+        try:
+            with transaction.atomic(using=self.alias), self.wrapper.cursor() as cursor:
+                losses = catalog.type_losses(cursor, pairs)
+                transaction.set_rollback(True, using=self.alias)
+                return losses
+        except DatabaseError:
+            pass
+        for (name, db_type), pair in zip(entry.columns, pairs, strict=True):  # which one?
+            try:
+                with transaction.atomic(using=self.alias), self.wrapper.cursor() as cursor:
+                    catalog.type_losses(cursor, [pair])
+                    transaction.set_rollback(True, using=self.alias)
+            except DatabaseError as exc:
+                raise SchemaMismatchError(
+                    f"{entry.file} ({entry.label}): the manifest gives column {name!r} the type "
+                    f"{db_type!r}, which is not a type in the target ({primary_message(exc)}); "
+                    f"{UNCHANGED}"
+                ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
     # -- 2. the transaction ----------------------------------------------------------------
 
     def run(self, result: LoadResult) -> None:
         with transaction.atomic(using=self.alias):
             self.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
             prior = Load.objects.using(self.alias).for_export(self.manifest.fingerprint).first()
-            if prior is not None:
+            if prior is not None and not self.options.force:
                 result.already_loaded = prior.pk
                 for plan in self.plans:
                     plan.report.keys = "already loaded"
@@ -380,15 +450,15 @@ class Loader:
             for plan in self.plans:
                 self._stage(plan)
             keys.decide_keys(self)
-            keys.check_dangling(self)
+            keys.check_references(self)
             for plan in self.plans:
                 self._insert(plan)
             integrity.restore_foreign_keys(self)
             integrity.check_deferred(self)
-            self._reset_sequences()
-            if result.dry_run:
+            if result.dry_run:  # sequences are not transactional: a dry run leaves them alone
                 transaction.set_rollback(True, using=self.alias)
                 return
+            self._reset_sequences()
             result.load_id = self._record(result)
 
     def _stage(self, plan: ModelPlan) -> None:
@@ -413,17 +483,32 @@ class Loader:
                 file=self.progress_file,
             )
         try:
-            with self.manifest.open(entry) as handle, transaction.atomic(using=self.alias):
-                count = copy_from(self.wrapper, statement, handle, _progress_callback(bar))
-        except DatabaseError as exc:
-            raise self._copy_error(plan, exc) from exc
-        except Exception as exc:
-            if diagnostics(exc) is None:
-                raise
-            raise self._copy_error(plan, exc) from exc
+            handle = self.manifest.path(entry).open("rb")
+        except OSError as exc:
+            raise ManifestError(
+                f"{entry.file} ({entry.label}) cannot be read: {exc.strerror}; {UNCHANGED}"
+            ) from None
+        feed = _Feed(handle, bar)
+        try:
+            with handle:
+                try:
+                    with transaction.atomic(using=self.alias):
+                        # feed hashes the bytes on disk; COPY reads them decompressed
+                        stream = reader(Tee(handle, feed), entry.compression)
+                        count = copy_from(self.wrapper, statement, stream)  # type: ignore[arg-type]
+                except Exception as exc:
+                    if (
+                        not isinstance(exc, (DatabaseError, *DecompressionError))
+                        and diagnostics(exc) is None
+                    ):
+                        raise
+                    feed.drain()
+                    self._check_feed(plan, feed)  # an edited file is named as such
+                    raise self._copy_error(plan, exc) from exc
         finally:
             if bar is not None:
                 bar.close()
+        self._check_feed(plan, feed)
         if count != entry.rows:
             raise BadDataError(
                 f"{entry.file} ({entry.label}): {count} rows read, the manifest says "
@@ -431,6 +516,14 @@ class Loader:
             )
         self.execute(f"ANALYZE {self.q(plan.stage)}")
         self.log(f"staged {count} rows of {entry.label} from {entry.file}")
+
+    def _check_feed(self, plan: ModelPlan, feed: _Feed) -> None:
+        entry = plan.entry
+        if feed.size != entry.size or feed.digest.hexdigest() != entry.sha256:
+            raise ManifestError(
+                f"{entry.file} ({entry.label}) does not match its sha256 in the manifest: the "
+                f"file was edited after the export (or while it was being loaded); {UNCHANGED}"
+            )
 
     def _copy_error(self, plan: ModelPlan, exc: BaseException) -> LoadError:
         entry = plan.entry

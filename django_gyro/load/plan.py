@@ -7,11 +7,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
 from django_gyro.exceptions import UNCHANGED, LoadError, SchemaMismatchError
@@ -23,6 +25,7 @@ __all__ = [
     "ForeignKeyPlan",
     "ModelPlan",
     "column_of",
+    "load_order",
     "make_plans",
     "related_model",
 ]
@@ -33,13 +36,46 @@ STRATEGIES = ("error", "remap", "merge", "skip", "update")
 
 @dataclass
 class ForeignKeyPlan:
+    """One foreign key of a loaded file and how its values are resolved.
+
+    Attributes:
+        column: the foreign key's column in the file.
+        name: the field name.
+        parent: label of the referenced model.
+        parent_table: its table.
+        parent_pk: the referenced column (the parent's primary key).
+        in_export: the parent model has a file in the export: values resolve through its
+            decision for the referenced row.
+        managed: Gyro manages the parent (it has an Importer or is in the export): a value
+            whose row is not in the export is a dangling reference, an error unless ``shared``.
+        shared: the user declared the parent rows shared (already in the target under the
+            same keys): values not in the export are kept and must exist in the target.
+    """
+
     column: str
     name: str
-    parent: str  # label of a model in the export; the FK points to its primary key
+    parent: str
+    parent_table: str
+    parent_pk: str
+    in_export: bool
+    managed: bool
+    shared: bool = False
 
 
 @dataclass
 class ModelPlan:
+    """What the loader does with one file of the export.
+
+    Attributes:
+        index: the file's position in the manifest (names its temporary tables).
+        entry: the manifest's entry.
+        model: the model.
+        strategy: the key strategy for a table that already has rows.
+        natural_key: the columns that identify a row for ``merge`` / ``skip`` / ``update``.
+        fks: every foreign key of the file that points to a primary key.
+        report: what the load did, filled as it goes.
+    """
+
     index: int
     entry: ExportFile
     model: type[models.Model]
@@ -51,6 +87,12 @@ class ModelPlan:
     #: "" (no map: keys kept), "rewrite" (remap/merge: children follow the map) or
     #: "identity" (skip/update: the map only marks rows, keys do not change).
     map_kind: str = ""
+    #: Whether the key decisions of this model were made (children may then use its map).
+    decided: bool = False
+
+    @property
+    def label(self) -> str:
+        return self.model._meta.label
 
     @property
     def table(self) -> str:
@@ -118,60 +160,178 @@ def _default_natural_key(model: type[models.Model]) -> tuple[str, ...]:
     return ()
 
 
+def _closest(label: Any, choices: list[str]) -> str:
+    match = difflib.get_close_matches(str(label), choices, n=1, cutoff=0.5)
+    if not match:  # compare case-insensitively, then by model name alone
+        lowered = {choice.lower(): choice for choice in choices}
+        match = difflib.get_close_matches(str(label).lower(), list(lowered), n=1, cutoff=0.5)
+        match = [lowered[m] for m in match]
+    return f"; did you mean {match[0]!r}?" if match else ""
+
+
+def _check_labels(
+    option: str, mapping: Mapping[Any, Any], by_label: dict[str, type[models.Model]]
+) -> None:
+    """Every key of ``mapping`` names a model of the export (or is the default ``*``)."""
+    known = {}
+    for label, model in by_label.items():
+        known.update(dict.fromkeys(_model_key(model), label))
+    for key in mapping:
+        if key in ("*", None) or key in known:
+            continue
+        if isinstance(key, type) and issubclass(key, models.Model):
+            raise LoadError(
+                f"{option} names model {key._meta.label}, which is not in the export (it has "
+                f"{', '.join(sorted(by_label))}); {UNCHANGED}"
+            )
+        raise LoadError(
+            f"{option} names {key!r}, which is not a model of the export"
+            f"{_closest(key, sorted(by_label))} (labels are app_label.ModelName); {UNCHANGED}"
+        )
+
+
+def _shared_fields(
+    shared: Iterable[str], by_label: dict[str, type[models.Model]]
+) -> set[tuple[str, str]]:
+    """``{(model label, field name)}`` from ``["app_label.Model.field", ...]``."""
+    result: set[tuple[str, str]] = set()
+    for item in shared:
+        label, _, name = str(item).rpartition(".")
+        model = next(
+            (m for m in by_label.values() if label in (m._meta.label, m._meta.label_lower)), None
+        )
+        if model is None:
+            raise LoadError(
+                f"shared foreign key {item!r}: {label!r} is not a model of the export"
+                f"{_closest(label, sorted(by_label))} (write app_label.Model.field); {UNCHANGED}"
+            )
+        try:
+            field = model._meta.get_field(name)
+        except FieldDoesNotExist:
+            field = None
+        if field is None or not (field.many_to_one or field.one_to_one) or not field.concrete:
+            fks = [f.name for f in model._meta.concrete_fields if f.is_relation]
+            raise LoadError(
+                f"shared foreign key {item!r}: {model._meta.label} has no foreign key {name!r}"
+                f"{_closest(name, fks)}; {UNCHANGED}"
+            )
+        result.add((model._meta.label, field.name))
+    return result
+
+
+def load_order(plans: list[ModelPlan]) -> list[ModelPlan]:
+    """``plans`` parent-first: a stable topological sort over the foreign keys between them.
+
+    The manifest's order is kept wherever it already puts parents first. A cycle (which one
+    transaction with deferred constraints still loads) is entered at its earliest file.
+    """
+    by_label = {plan.label: plan for plan in plans}
+    parents = {
+        plan.label: {fk.parent for fk in plan.fks if fk.in_export and fk.parent != plan.label}
+        for plan in plans
+    }
+    done: set[str] = set()
+    ordered: list[ModelPlan] = []
+    pending = list(plans)
+    while pending:
+        ready = next((p for p in pending if parents[p.label] <= done), None)
+        if ready is None:
+            ready = pending[0]  # a cycle: start it at its first file in the manifest
+        pending.remove(ready)
+        done.add(ready.label)
+        ordered.append(by_label[ready.label])
+    return ordered
+
+
 def make_plans(
     manifest: Manifest,
     on_conflict: str | Mapping[Any, str],
-    natural_keys: Mapping[Any, tuple[str, ...] | list[str]] | None,
+    natural_keys: Mapping[Any, Sequence[str]] | None,
+    shared: Iterable[str] = (),
 ) -> list[ModelPlan]:
+    """One plan per file of ``manifest``, in load order (parents first, see :func:`load_order`).
+
+    Raises:
+        LoadError: a model that is not installed, an unknown strategy, a label in
+            ``on_conflict`` / ``natural_keys`` / ``shared`` that is not a model of the export
+            (the message names the closest one), a natural key naming no field.
+    """
+    from django_gyro import registry
+
     per_model: dict[Any, str] = {}
     if isinstance(on_conflict, str):
         default = on_conflict
     else:
         per_model = dict(on_conflict)
         default = per_model.get("*") or per_model.get(None) or "error"
-    models_in_export: dict[str, type[models.Model]] = {}
+    by_label: dict[str, type[models.Model]] = {}
     for entry in manifest.files:
         try:
             model = apps.get_model(entry.label)
         except (LookupError, ValueError):
+            installed = [m._meta.label for m in apps.get_models()]
             raise SchemaMismatchError(
-                f"{entry.file}: model {entry.label!r} is not installed in this project; "
-                f"{UNCHANGED}"
+                f"{entry.file}: model {entry.label!r} is not installed in this project"
+                f"{_closest(entry.label, installed)}; {UNCHANGED}"
             ) from None
-        models_in_export[model._meta.label] = model
+        by_label[model._meta.label] = model
+    _check_labels("on_conflict", per_model, by_label)
+    _check_labels("natural_keys", natural_keys or {}, by_label)
+    shared_fields = _shared_fields(shared, by_label)
     plans = []
     for index, entry in enumerate(manifest.files):
-        model = apps.get_model(entry.label)
+        model = by_label[apps.get_model(entry.label)._meta.label]
         strategy = (
             _lookup(per_model, model) or _importer_attribute(model, "on_conflict") or default
         )
         if strategy not in STRATEGIES:
             raise LoadError(
                 f"unknown on_conflict strategy {strategy!r} for {model._meta.label}; choose one "
-                f"of {', '.join(STRATEGIES)}"
+                f"of {', '.join(STRATEGIES)}; {UNCHANGED}"
             )
         names = (
             _lookup(natural_keys or {}, model)
             or _importer_attribute(model, "natural_key")
             or _default_natural_key(model)
         )
+        if isinstance(names, str):
+            names = (names,)
         columns = []
         for name in names:
             try:
                 columns.append(column_of(model, name))
             except Exception:
+                fields = [f.name for f in model._meta.concrete_fields]
                 raise LoadError(
                     f"natural key of {model._meta.label} names {name!r}, which is not a field"
+                    f"{_closest(name, fields)}; {UNCHANGED}"
                 ) from None
+        importer_shared = _importer_attribute(model, "shared") or ()
         fks = []
         for f in model._meta.concrete_fields:
             related = related_model(f)
-            if (
-                related is not None
-                and related._meta.label in models_in_export
-                and getattr(f, "target_field", None) is related._meta.pk
-            ):
-                fks.append(ForeignKeyPlan(f.column, f.name, related._meta.label))
+            if related is None or f.column not in entry.column_names:
+                continue
+            target_field = getattr(f, "target_field", None)
+            if target_field is not related._meta.pk or target_field is None:
+                continue  # a to_field foreign key: its values are not keys Gyro rewrites
+            parent = related._meta.label
+            fks.append(
+                ForeignKeyPlan(
+                    column=f.column,
+                    name=f.name,
+                    parent=parent,
+                    parent_table=related._meta.db_table,
+                    parent_pk=target_field.column,
+                    in_export=parent in by_label,
+                    managed=parent in by_label or registry.get_importer(related) is not None,
+                    shared=(model._meta.label, f.name) in shared_fields
+                    or f.name in importer_shared,
+                )
+            )
+        report = ModelLoadReport(label=model._meta.label, file=entry.file, rows=entry.rows)
+        report.natural_key = list(columns)
+        report.shared = [fk.column for fk in fks if fk.shared]
         plans.append(
             ModelPlan(
                 index=index,
@@ -180,7 +340,7 @@ def make_plans(
                 strategy=strategy,
                 natural_key=tuple(columns),
                 fks=fks,
-                report=ModelLoadReport(label=model._meta.label, file=entry.file, rows=entry.rows),
+                report=report,
             )
         )
-    return plans
+    return load_order(plans)

@@ -23,6 +23,8 @@ class ModelLoadReport:
         merged: rows matched to an existing row by natural key (not inserted).
         skipped: rows already present under the same key, left alone.
         updated: rows already present under the same key, overwritten.
+        natural_key: the columns that identified a row for merge / skip / update.
+        shared: foreign key columns declared shared (values outside the export kept).
     """
 
     label: str
@@ -34,6 +36,8 @@ class ModelLoadReport:
     merged: int = 0
     skipped: int = 0
     updated: int = 0
+    natural_key: list[str] = field(default_factory=list)
+    shared: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         """One human line: ``gyro_example.Order: 250 rows: 250 remapped``."""

@@ -17,21 +17,23 @@ staged in a temporary table), so verifying never changes the target.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from django.apps import apps
-from django.db import connections, models, transaction
+from django.db import DatabaseError, connections, models, transaction
 
 from django_gyro.backend import catalog
-from django_gyro.backend.compression import open_reader
+from django_gyro.backend.compression import Tee, reader
 from django_gyro.backend.connection import is_url, mask_url
 from django_gyro.backend.copy import copy_from
-from django_gyro.exceptions import VerifyError
+from django_gyro.exceptions import ManifestError, VerifyError
+from django_gyro.load.integrity import primary_message
 from django_gyro.load.loader import target_connection
 from django_gyro.load.plan import related_model
-from django_gyro.manifest import ExportFile, check_files, read_manifest
+from django_gyro.manifest import ExportFile, Manifest, check_files, read_manifest
 from django_gyro.models import KeyAction, KeyMap, Load
 
 __all__ = ["ModelVerification", "VerifyError", "VerifyResult", "verify_export"]
@@ -124,7 +126,7 @@ def verify_export(
             of it); ``ManifestError`` for files that changed since the export.
     """
     manifest = read_manifest(directory)
-    check_files(manifest)
+    check_files(manifest, verify_hash=False)  # the sha256 as each file is staged
     shown = mask_url(target) if is_url(target) else f"alias '{target}'"
     with target_connection(target) as alias:
         wrapper = connections[alias]
@@ -141,23 +143,38 @@ def verify_export(
             )
         result = VerifyResult(directory=manifest.directory, target=shown, load_id=load.pk)
         with transaction.atomic(using=alias):
-            checker = _Checker(alias, manifest.directory, load)
-            for index, entry in enumerate(manifest.files):
-                checker.stage(index, entry)
-            for index, entry in enumerate(manifest.files):
-                result.models.append(checker.compare(index, entry))
+            checker = _Checker(alias, manifest, load)
+            try:
+                for index, entry in enumerate(manifest.files):
+                    checker.stage(index, entry)
+                for index, entry in enumerate(manifest.files):
+                    result.models.append(checker.compare(index, entry))
+            except DatabaseError as exc:
+                raise VerifyError(
+                    f"cannot compare {manifest.directory} with {shown}: {primary_message(exc)}"
+                ) from exc
             transaction.set_rollback(True, using=alias)
     return result
 
 
 class _Checker:
-    def __init__(self, alias: str, directory: Path, load: Load) -> None:
+    """Stages the files and compares them with the target, in the target's key space.
+
+    Every file row is translated forward: its own key through its model's map, each foreign key
+    through the parent's map (the key the parent row got in the target). A loaded row must then
+    equal the target's row column by column, so a child attached to another parent differs. Each
+    file is staged with the column types of the manifest (not the target's), so a target column
+    that rounded or truncated a value differs too.
+    """
+
+    def __init__(self, alias: str, manifest: Manifest, load: Load) -> None:
         self.alias = alias
         self.wrapper = connections[alias]
-        self.directory = directory
+        self.manifest = manifest
         self.load = load
         self.labels: dict[str, int] = {}
-        self.rewritten: set[str] = set()
+        self.file_types: dict[str, dict[str, str]] = {}
+        self.target_types: dict[str, dict[str, str]] = {}
 
     def q(self, name: str) -> str:
         return self.wrapper.ops.quote_name(name)
@@ -171,38 +188,60 @@ class _Checker:
         with self.wrapper.cursor() as cursor:
             cursor.execute(sql, params)
 
+    def _types(self, entry: ExportFile, table: str) -> dict[str, str]:
+        with self.wrapper.cursor() as cursor:
+            target = catalog.columns(cursor, self.q(table))
+        types = {}
+        for name, db_type in entry.columns:
+            if db_type and not catalog.TYPE_NAME.match(db_type):
+                raise VerifyError(
+                    f"{entry.file} ({entry.label}): the manifest gives column {name!r} the type "
+                    f"{db_type!r}, which is not a PostgreSQL type name"
+                )
+            if name not in target:
+                raise VerifyError(
+                    f"{entry.file} ({entry.label}): the target table {table} has no column "
+                    f"{name!r}"
+                )
+            types[name] = db_type or target[name].type
+        self.target_types[entry.label] = {name: target[name].type for name in types}
+        return types
+
     def stage(self, index: int, entry: ExportFile) -> None:
         model = apps.get_model(entry.label)
         self.labels[model._meta.label] = index
-        table, pk = self.q(model._meta.db_table), model._meta.pk
+        pk = model._meta.pk
         assert pk is not None
+        types = self._types(entry, model._meta.db_table)
+        self.file_types[entry.label] = types
         columns = ", ".join(self.q(name) for name in entry.column_names)
         stage, keys = self.q(f"gyro_verify_{index}"), self.q(f"gyro_verify_map_{index}")
-        self.execute(
-            f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS SELECT {columns} FROM {table} "
-            f"WITH NO DATA"
-        )
-        with open_reader(self.directory / entry.file, entry.compression) as handle:
+        definition = ", ".join(f"{self.q(name)} {types[name]}" for name in entry.column_names)
+        self.execute(f"CREATE TEMPORARY TABLE {stage} ({definition}) ON COMMIT DROP")
+        digest = hashlib.sha256()
+        with self.manifest.path(entry).open("rb") as handle:
+            # The sha256 is of the bytes on disk; COPY reads them decompressed.
             copy_from(
                 self.wrapper,
                 f"COPY {stage} ({columns}) FROM STDIN WITH (FORMAT csv, HEADER true)",
-                handle,
+                reader(Tee(handle, digest.update), entry.compression),  # type: ignore[arg-type]
             )
-        with self.wrapper.cursor() as cursor:
-            pk_type = catalog.columns(cursor, stage)[pk.column].type
-        # pk_type comes from the server's catalog (format_type), not from user input.
+        if digest.hexdigest() != entry.sha256:
+            raise ManifestError(
+                f"{entry.file} ({entry.label}) does not match its sha256 in the manifest: the "
+                f"file was edited after the export"
+            )
+        pk_type = types[pk.column]  # checked against TYPE_NAME above, or from the catalog
         self.execute(
             f"CREATE TEMPORARY TABLE {keys} ON COMMIT DROP AS SELECT CAST(old_key AS {pk_type}) "
             f"AS old, CAST(new_key AS {pk_type}) AS new, action FROM "
             f"{self.q(KeyMap._meta.db_table)} WHERE load_id = %s AND model = %s",
             [self.load.pk, model._meta.label],
         )
-        self.execute(f"CREATE INDEX ON {keys} (old)")
+        self.execute(f"CREATE UNIQUE INDEX ON {keys} (old)")
         self.execute(f"CREATE INDEX ON {keys} (new)")
         self.execute(f"ANALYZE {stage}")
         self.execute(f"ANALYZE {keys}")
-        if model._meta.label not in self.load.kept_models:
-            self.rewritten.add(model._meta.label)
 
     def _hash(self, select: str, columns: list[str]) -> str:
         row = ", ".join(f"x.{self.q(c)}" for c in columns)
@@ -211,6 +250,45 @@ class _Checker:
             f"::bigint::numeric), 0)::text) FROM ({select}) x"
         )[0][0]
         return str(value)
+
+    def _foreign_keys(
+        self, model: type[models.Model], names: list[str]
+    ) -> list[tuple[models.Field[Any, Any], type[models.Model]]]:
+        fks = []
+        for f in model._meta.concrete_fields:
+            related = related_model(f)
+            if related is not None and f.column in names:
+                fks.append((f, related))
+        return fks
+
+    def _forward(
+        self, model: type[models.Model], names: list[str]
+    ) -> tuple[dict[str, str], list[str]]:
+        """File-side expressions in the target's key space, and their joins (stage is ``s``)."""
+        pk = model._meta.pk
+        assert pk is not None
+        own = self.q(f"gyro_verify_map_{self.labels[model._meta.label]}")
+        exprs = {name: f"s.{self.q(name)}" for name in names}
+        joins = [f"LEFT JOIN {own} m ON m.old = s.{self.q(pk.column)}"]
+        exprs[pk.column] = f"COALESCE(m.new, s.{self.q(pk.column)})"
+        for f, related in self._foreign_keys(model, names):
+            parent = related._meta.label
+            if parent not in self.labels or getattr(f, "target_field", None) is not (
+                related._meta.pk
+            ):
+                continue
+            alias = f"p{len(joins)}"
+            parent_keys = self.q(f"gyro_verify_map_{self.labels[parent]}")
+            joins.append(f"LEFT JOIN {parent_keys} {alias} ON {alias}.old = s.{self.q(f.column)}")
+            exprs[f.column] = f"COALESCE({alias}.new, s.{self.q(f.column)})"
+        return exprs, joins
+
+    def _target(self, label: str, name: str) -> str:
+        """The target's column as the manifest typed it (a narrower column's rounding shows)."""
+        wanted = self.file_types[label][name]
+        if self.target_types[label][name] == wanted:
+            return f"t.{self.q(name)}"
+        return f"CAST(t.{self.q(name)} AS {wanted})"
 
     def compare(self, index: int, entry: ExportFile) -> ModelVerification:
         model = apps.get_model(entry.label)
@@ -225,51 +303,26 @@ class _Checker:
         report.matched_existing = self.fetch(
             f"SELECT count(*) FROM {keys} WHERE action IN (%s, %s)", list(existing)
         )[0][0]
-        loaded_rows = (
-            f"SELECT s.* FROM {stage} s LEFT JOIN {keys} m ON m.old = s.{self.q(pk)} "
-            f"WHERE m.action IS NULL OR m.action NOT IN ('merged', 'skipped')"
+        exprs, joins = self._forward(model, names)
+        loaded = "(m.action IS NULL OR m.action NOT IN ('merged', 'skipped'))"
+        file_rows = (
+            f"SELECT {', '.join(f'{exprs[n]} AS {self.q(n)}' for n in names)} FROM {stage} s "
+            f"{' '.join(joins)} WHERE {loaded}"
         )
-        report.expected = self.fetch(f"SELECT count(*) FROM ({loaded_rows}) r")[0][0]
-        new_keys = (
-            f"SELECT COALESCE(m.new, s.{self.q(pk)}) AS k FROM {stage} s LEFT JOIN {keys} m "
-            f"ON m.old = s.{self.q(pk)} WHERE m.action IS NULL OR m.action NOT IN "
-            f"('merged', 'skipped')"
-        )
+        report.expected = self.fetch(f"SELECT count(*) FROM ({file_rows}) r")[0][0]
+        new_keys = f"SELECT {self.q(pk)} FROM ({file_rows}) r"
         report.found = self.fetch(
             f"SELECT count(*) FROM {table} t WHERE t.{self.q(pk)} IN ({new_keys})"
         )[0][0]
-        # Translate the target's keys back into the export's: the loaded row's own key through
-        # this model's map, each foreign key through its parent's map.
-        exprs = {name: f"t.{self.q(name)}" for name in names}
-        joins = [f"LEFT JOIN {keys} own ON own.new = t.{self.q(pk)} AND own.action = 'remapped'"]
-        exprs[pk] = f"COALESCE(own.old, t.{self.q(pk)})"
-        fks: list[tuple[models.Field[Any, Any], type[models.Model]]] = []
-        for f in model._meta.concrete_fields:
-            related = related_model(f)
-            if related is None:
-                continue
-            fks.append((f, related))
-            parent = related._meta.label
-            if (
-                f.column in names
-                and parent in self.labels
-                and parent in self.rewritten
-                and getattr(f, "target_field", None) is related._meta.pk
-            ):
-                alias = f"p{len(joins)}"
-                parent_keys = self.q(f"gyro_verify_map_{self.labels[parent]}")
-                joins.append(
-                    f"LEFT JOIN (SELECT DISTINCT ON (new) new, old FROM {parent_keys} "
-                    f"ORDER BY new, old) {alias} ON {alias}.new = t.{self.q(f.column)}"
-                )
-                exprs[f.column] = f"COALESCE({alias}.old, t.{self.q(f.column)})"
         select_target = (
-            f"SELECT {', '.join(f'{exprs[n]} AS {self.q(n)}' for n in names)} FROM {table} t "
-            f"{' '.join(joins)} WHERE t.{self.q(pk)} IN ({new_keys})"
+            f"SELECT {', '.join(f'{self._target(label, n)} AS {self.q(n)}' for n in names)} "
+            f"FROM {table} t WHERE t.{self.q(pk)} IN ({new_keys})"
         )
-        report.file_hash = self._hash(loaded_rows, names)
+        report.file_hash = self._hash(file_rows, names)
         report.target_hash = self._hash(select_target, names)
-        for f, related in fks:
+        self._check_matched(model, entry, exprs, joins, report)
+        self._check_references(model, entry, report)
+        for f, related in self._foreign_keys(model, names):
             parent_table = self.q(related._meta.db_table)
             target_column = getattr(f, "target_field", related._meta.pk).column
             broken = self.fetch(
@@ -285,3 +338,71 @@ class _Checker:
                 f"{report.expected - report.found} loaded rows are missing from the target"
             )
         return report
+
+    def _summary(self, label: str) -> dict[str, Any]:
+        summary = self.load.summary.get(label) if isinstance(self.load.summary, dict) else None
+        return summary if isinstance(summary, dict) else {}
+
+    def _check_matched(
+        self,
+        model: type[models.Model],
+        entry: ExportFile,
+        exprs: dict[str, str],
+        joins: list[str],
+        report: ModelVerification,
+    ) -> None:
+        """Rows merged into / skipped for an existing row: that row has the same natural key."""
+        natural_key = [c for c in self._summary(report.label).get("natural_key", []) if c]
+        natural_key = [c for c in natural_key if c in entry.column_names]
+        stage = self.q(f"gyro_verify_{self.labels[report.label]}")
+        pk = model._meta.pk
+        assert pk is not None
+        same = " AND ".join(
+            f"{self._target(report.label, c)} IS NOT DISTINCT FROM {exprs[c]}" for c in natural_key
+        )
+        missing, different = self.fetch(
+            f"SELECT count(*) FILTER (WHERE t.{self.q(pk.column)} IS NULL), "
+            f"count(*) FILTER (WHERE t.{self.q(pk.column)} IS NOT NULL AND NOT ({same or 'true'}))"
+            f" FROM {stage} s {' '.join(joins)} LEFT JOIN {self.q(model._meta.db_table)} t ON "
+            f"t.{self.q(pk.column)} = m.new WHERE m.action IN ('merged', 'skipped')"
+        )[0]
+        if missing:
+            report.problems.append(f"{missing} rows were matched to existing rows now missing")
+        if different:
+            report.problems.append(
+                f"{different} rows were matched (merged or skipped) to an existing row that is "
+                f"another {model.__name__}: its ({', '.join(natural_key)}) differs"
+            )
+
+    def _check_references(
+        self, model: type[models.Model], entry: ExportFile, report: ModelVerification
+    ) -> None:
+        """Loaded rows pointing at a managed parent row that is not in the export."""
+        from django_gyro import registry
+
+        shared = set(self._summary(report.label).get("shared", []))
+        stage = self.q(f"gyro_verify_{self.labels[report.label]}")
+        for f, related in self._foreign_keys(model, entry.column_names):
+            parent = related._meta.label
+            if f.column in shared or getattr(f, "target_field", None) is not related._meta.pk:
+                continue
+            column = f"s.{self.q(f.column)}"
+            if parent in self.labels:
+                parent_stage = self.q(f"gyro_verify_{self.labels[parent]}")
+                parent_pk = self.q(f.target_field.column)  # type: ignore[attr-defined]
+                outside = (
+                    f"{column} NOT IN (SELECT {parent_pk} FROM {parent_stage} WHERE {parent_pk} "
+                    f"IS NOT NULL)"
+                )
+            elif registry.get_importer(related) is not None:
+                outside = "true"
+            else:
+                continue
+            count = self.fetch(
+                f"SELECT count(*) FROM {stage} s WHERE {column} IS NOT NULL AND {outside}"
+            )[0][0]
+            if count:
+                report.problems.append(
+                    f"{count} rows reference {parent} rows that are not in the export "
+                    f"({f.column}, not declared shared)"
+                )

@@ -125,7 +125,7 @@ def test_system_checks_stop_the_export_before_any_sql(tmp_path: Path) -> None:
                 "gyro_export",
                 "--jobs",
                 "gyro_example/jobs.py",
-                "--target",
+                "--output",
                 str(tmp_path),
                 skip_checks=False,
                 stdout=io.StringIO(),

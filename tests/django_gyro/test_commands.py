@@ -30,7 +30,7 @@ def gyro_export(*args: str, **options: Any) -> tuple[str, str]:
 
 @pytest.mark.usefixtures("demo")
 def test_plan_prints_statements_and_writes_nothing(out: Path) -> None:
-    stdout, _ = gyro_export("--jobs", JOBS, "--plan", "--target", str(out))
+    stdout, _ = gyro_export("--jobs", JOBS, "--plan", "-o", str(out))
     assert stdout.count("COPY (SELECT") == 6
     assert "-- job 5: gyro_example.Order -> gyro_example_order.csv (estimated" in stdout
     assert "WHERE U0.\"subdomain\" = 'acme'" in stdout
@@ -39,11 +39,11 @@ def test_plan_prints_statements_and_writes_nothing(out: Path) -> None:
 
 @pytest.mark.usefixtures("demo")
 def test_export_command_writes_files_and_honours_verbosity(out: Path) -> None:
-    stdout, stderr = gyro_export("--jobs", JOBS, "--target", str(out), verbosity=0)
+    stdout, stderr = gyro_export("--jobs", JOBS, "-o", str(out), verbosity=0)
     assert stdout == stderr == ""
     manifest = json.loads((out / "manifest.json").read_text())
     assert len(manifest["jobs"]) == 6
-    stdout, _ = gyro_export("--jobs", JOBS, "--target", str(out), "--overwrite", verbosity=1)
+    stdout, _ = gyro_export("--jobs", JOBS, "-o", str(out), "--overwrite", verbosity=1)
     assert stdout.startswith("exported 6 job(s), ")
     assert "gyro_example.OrderItem" not in stdout
     stdout, _ = gyro_export("--jobs", JOBS, "-o", str(out), "--overwrite", verbosity=2)
@@ -53,10 +53,10 @@ def test_export_command_writes_files_and_honours_verbosity(out: Path) -> None:
 
 @pytest.mark.usefixtures("demo")
 def test_export_command_errors_are_one_line(out: Path, tmp_path: Path) -> None:
-    gyro_export("--jobs", JOBS, "--target", str(out), verbosity=0)
+    gyro_export("--jobs", JOBS, "-o", str(out), verbosity=0)
     with pytest.raises(CommandError, match=r"already has .*pass overwrite=True \(--overwrite\)"):
-        gyro_export("--jobs", JOBS, "--target", str(out))
-    with pytest.raises(CommandError, match="--target DIR is required"):
+        gyro_export("--jobs", JOBS, "-o", str(out))
+    with pytest.raises(CommandError, match="-o/--output DIR is required"):
         gyro_export("--jobs", JOBS)
     with pytest.raises(CommandError, match="does not exist"):
         gyro_export("--jobs", str(tmp_path / "missing.py"), "--plan")
@@ -66,10 +66,15 @@ def test_export_command_errors_are_one_line(out: Path, tmp_path: Path) -> None:
         "from gyro_example.models import Shop, Tenant\n"
         "JOBS = [ImportJob(model=Shop), ImportJob(model=Tenant)]\n"
     )
-    with pytest.raises(CommandError, match=r"job #1 ImportJob\(gyro_example.Shop\) references"):
-        gyro_export("--jobs", str(wrong_order), "--plan")
+    # Jobs in any order: the command orders them parents first and says so at verbosity 2.
+    stdout, _ = gyro_export("--jobs", str(wrong_order), "--plan", verbosity=2)
+    assert stdout.startswith(
+        "jobs ordered parent-first (Importer Columns): #1 gyro_example.Tenant, "
+        "#2 gyro_example.Shop\n"
+    )
+    assert "-- job 1: gyro_example.Tenant" in stdout
     with pytest.raises(CommandError, match="unknown database alias 'nope'"):
-        gyro_export("--jobs", JOBS, "--plan", "--source", "nope")
+        gyro_export("--jobs", JOBS, "--plan", "--database", "nope")
     strict_jobs = tmp_path / "strict.py"
     strict_jobs.write_text(
         "from django_gyro import ImportJob\n"
@@ -77,7 +82,7 @@ def test_export_command_errors_are_one_line(out: Path, tmp_path: Path) -> None:
         "JOBS = [ImportJob(model=OrderItem)]\n"
     )
     with pytest.raises(CommandError, match="strict export refused"):
-        gyro_export("--jobs", str(strict_jobs), "--target", str(tmp_path / "s"), "--strict")
+        gyro_export("--jobs", str(strict_jobs), "--output", str(tmp_path / "s"), "--strict")
     assert not (tmp_path / "s" / "manifest.json").exists()
 
 

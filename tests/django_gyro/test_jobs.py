@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import models
+from django.test.utils import isolate_apps
 
 from django_gyro import (
     Importer,
@@ -69,17 +71,20 @@ def test_job_for_a_model_without_importer_is_an_error(fresh: dict[str, Any]) -> 
         validate_jobs([ImportJob(model=fresh["Org"])])
 
 
-def test_job_order_is_checked_and_names_both_jobs(fresh: dict[str, Any]) -> None:
+def test_jobs_are_ordered_parents_first_keeping_the_given_order(fresh: dict[str, Any]) -> None:
     _declare_all(fresh)
     Org, Team, Member = fresh["Org"], fresh["Team"], fresh["Member"]
     ok = [ImportJob(model=Org), ImportJob(model=Team), ImportJob(model=Member)]
-    assert validate_jobs(ok) == ok
-    with pytest.raises(
-        JobOrderError,
-        match=r"job #2 ImportJob\(gyro.Member\) references gyro.Team through 'team', so it "
-        r"must come after job #3 ImportJob\(gyro.Team\)",
-    ):
-        validate_jobs([ImportJob(model=Org), ImportJob(model=Member), ImportJob(model=Team)])
+    lines: list[str] = []
+    assert validate_jobs(ok, lines.append) == ok
+    assert lines == ["jobs already parent-first: #1 gyro.Org, #2 gyro.Team, #3 gyro.Member"]
+    shuffled = [ImportJob(model=Member), ImportJob(model=Org), ImportJob(model=Team)]
+    lines.clear()
+    ordered = validate_jobs(shuffled, lines.append)
+    assert [job.label for job in ordered] == ["gyro.Org", "gyro.Team", "gyro.Member"]
+    assert lines == [
+        "jobs ordered parent-first (Importer Columns): #1 gyro.Org, #2 gyro.Team, #3 gyro.Member"
+    ]
     # A self-referential FK (Team.parent) is not a cycle; a job whose parent has no job is fine.
     assert len(validate_jobs([ImportJob(model=Team), ImportJob(model=Member)])) == 2
     with pytest.raises(JobError, match="has two jobs"):
@@ -88,6 +93,71 @@ def test_job_order_is_checked_and_names_both_jobs(fresh: dict[str, Any]) -> None
         validate_jobs([])
     with pytest.raises(JobError, match="not an ImportJob"):
         validate_jobs([ImportJob(model=Org), Team])
+
+
+def test_a_cycle_among_columns_names_the_cycle_and_the_fix(fresh: dict[str, Any]) -> None:
+    Org, Team = fresh["Org"], fresh["Team"]
+    with isolate_apps("tests.django_gyro"):
+
+        class Author(models.Model):  # noqa: DJ008
+            favourite = models.ForeignKey("Book", null=True, on_delete=models.SET_NULL)
+
+            class Meta:
+                app_label = "gyro"
+
+        class Book(models.Model):  # noqa: DJ008
+            author = models.ForeignKey(Author, on_delete=models.CASCADE)
+
+            class Meta:
+                app_label = "gyro"
+
+        class AuthorImporter(Importer):
+            model = Author
+
+            class Columns:
+                favourite = Book
+
+        class BookImporter(Importer):
+            model = Book
+
+            class Columns:
+                author = Author
+
+        class OrgImporter(Importer):
+            model = Org
+
+        with pytest.raises(JobOrderError) as info:
+            validate_jobs([ImportJob(model=Org), ImportJob(model=Book), ImportJob(model=Author)])
+    assert str(info.value) == (
+        "the jobs' Importer Columns form a cycle, so no job order puts parents first: "
+        "gyro.Book.author -> gyro.Author; gyro.Author.favourite -> gyro.Book; leave a nullable "
+        "foreign key out of its Importer's Columns, e.g. AuthorImporter.Columns.favourite"
+    )
+    del Team
+
+
+def test_two_jobs_writing_one_file_are_refused(fresh: dict[str, Any]) -> None:
+    Org = fresh["Org"]
+    with isolate_apps("tests.django_gyro"):
+
+        class OrgProxy(Org):  # type: ignore[misc,valid-type]
+            class Meta:
+                proxy = True
+                app_label = "gyro"
+
+        class OrgImporter(Importer):
+            model = Org
+
+        class OrgProxyImporter(Importer):
+            model = OrgProxy
+
+        with pytest.raises(JobError) as info:
+            validate_jobs([ImportJob(model=Org), ImportJob(model=OrgProxy)])
+    assert str(info.value) == (
+        "job #1 ImportJob(gyro.Org) and job #2 ImportJob(gyro.OrgProxy) would both write "
+        "gyro_org.csv (a proxy model and its concrete model, or two models on one table); keep "
+        "one of them"
+    )
 
 
 @pytest.mark.parametrize(

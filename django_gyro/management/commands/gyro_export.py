@@ -1,7 +1,8 @@
-"""``manage.py gyro_export --jobs jobs.py --target DIR``: export a slice to CSV files."""
+"""``manage.py gyro_export --jobs jobs.py -o DIR``: export a slice to CSV files."""
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -11,7 +12,27 @@ from django_gyro.api import File, Postgres
 from django_gyro.exceptions import GyroError
 from django_gyro.export.export import export
 from django_gyro.export.plan import plan
-from django_gyro.jobs import load_jobs
+from django_gyro.jobs import ImportJob, load_jobs, validate_jobs
+
+
+def add_database_arguments(parser: CommandParser, what: str) -> None:
+    """``--database ALIAS`` / ``--database-url URL``: the same two options in every command."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--database",
+        default=DEFAULT_DB_ALIAS,
+        help=f"database alias {what} (default: default)",
+    )
+    where.add_argument(
+        "--database-url",
+        metavar="URL",
+        help=f"postgres:// URL of the database {what}, instead of an alias",
+    )
+
+
+def database(options: dict[str, Any]) -> str:
+    """The alias or URL the ``--database`` / ``--database-url`` options name."""
+    return str(options.get("database_url") or options["database"])
 
 
 class Command(BaseCommand):
@@ -26,16 +47,14 @@ class Command(BaseCommand):
             required=True,
             help="a Python file (path/to/jobs.py) or module (app.jobs) defining JOBS or jobs()",
         )
+        add_database_arguments(parser, "to read")
+        # Before the --database convention the source was --source (alias or URL).
+        parser.add_argument("--source", help=argparse.SUPPRESS)
         parser.add_argument(
-            "--source",
-            default=DEFAULT_DB_ALIAS,
-            help="database alias or postgres:// URL to read (default: default)",
-        )
-        parser.add_argument(
-            "--target",
             "-o",
             "--output",
-            dest="target",
+            "--target",  # the option's earlier name; always a directory
+            dest="output",
             help="directory to write the files into (required unless --plan)",
         )
         parser.add_argument(
@@ -72,18 +91,19 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         verbosity: int = options["verbosity"]
+        log = self.stdout.write if verbosity >= 2 else None
         try:
-            jobs = load_jobs(options["jobs"])
-            source = Postgres(options["source"])
+            jobs = validate_jobs(load_jobs(options["jobs"]), log)
+            source = Postgres(options["source"] or database(options))
             if options["plan"]:
                 self._print_plan(source, jobs)
                 return
-            if not options["target"]:
-                raise CommandError("--target DIR is required (or pass --plan)")
+            if not options["output"]:
+                raise CommandError("-o/--output DIR is required (or pass --plan)")
             result = export(
                 source,
                 File(
-                    options["target"],
+                    options["output"],
                     overwrite=options["overwrite"],
                     compress=options["compress"],
                 ),
@@ -96,6 +116,12 @@ class Command(BaseCommand):
             )
         except GyroError as exc:
             raise CommandError(str(exc)) from exc
+        except OSError as exc:  # a full disk, a directory that vanished, ...
+            raise CommandError(
+                f"export to {options['output']} failed: {exc.strerror or exc}"
+                + (f": {exc.filename}" if exc.filename else "")
+                + "; no manifest was written, an earlier export there is unchanged"
+            ) from exc
         if verbosity >= 2:
             self.stdout.write(result.table())
         if verbosity >= 1:
@@ -111,7 +137,7 @@ class Command(BaseCommand):
                 style = self.style.WARNING if result.closure else self.style.SUCCESS
                 self.stdout.write(style(result.closure_report()))
 
-    def _print_plan(self, source: Postgres, jobs: list[Any]) -> None:
+    def _print_plan(self, source: Postgres, jobs: list[ImportJob]) -> None:
         for job in plan(source, jobs):
             self.stdout.write(
                 f"-- job {job.index}: {job.model} -> {job.file} "

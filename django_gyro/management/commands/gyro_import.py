@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DEFAULT_DB_ALIAS
 
 from django_gyro.exceptions import GyroError
 from django_gyro.load.loader import load_export
 from django_gyro.load.plan import STRATEGIES
+from django_gyro.management.commands.gyro_export import add_database_arguments, database
 
 
 def _pairs(values: list[str], option: str) -> dict[str, str]:
@@ -34,13 +34,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("directory", help="the export directory (with manifest.json)")
-        where = parser.add_mutually_exclusive_group()
-        where.add_argument(
-            "--database",
-            default=DEFAULT_DB_ALIAS,
-            help="database alias to load into (default: default)",
-        )
-        where.add_argument("--target", help="postgres:// URL to load into instead of an alias")
+        add_database_arguments(parser, "to load into")
         parser.add_argument(
             "--on-conflict",
             action="append",
@@ -60,9 +54,25 @@ class Command(BaseCommand):
             "constraint)",
         )
         parser.add_argument(
+            "--shared",
+            action="append",
+            default=[],
+            metavar="LABEL.FIELD",
+            help="a foreign key (app_label.Model.field) whose parent rows are shared: already in "
+            "the target under the same keys, so they may be missing from the export (checked to "
+            "exist). Repeat for several.",
+        )
+        parser.add_argument(
             "--dry-run",
             action="store_true",
-            help="do the whole load and every check, report, then roll back",
+            help="do the whole load and every check, report, then roll back (sequences are not "
+            "moved)",
+        )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="load even if this export was loaded into the database before (its rows were "
+            "deleted since): a new load with its own key map",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -78,13 +88,15 @@ class Command(BaseCommand):
         try:
             result = load_export(
                 options["directory"],
-                options["target"] or options["database"],
+                database(options),
                 on_conflict=on_conflict,
                 natural_keys=natural_keys or None,
+                shared=options["shared"],
                 dry_run=options["dry_run"],
+                force=options["force"],
                 progress=verbosity > 0 and self.stderr.isatty(),
                 progress_file=getattr(self.stderr, "_out", None),
-                log=self.stdout.write if verbosity >= 3 else None,
+                log=self.stdout.write if verbosity >= 2 else None,
             )
         except GyroError as exc:
             raise CommandError(str(exc)) from exc

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DEFAULT_DB_ALIAS
 
 from django_gyro.exceptions import GyroError
 from django_gyro.load.verify import verify_export
+from django_gyro.management.commands.gyro_export import add_database_arguments, database
 
 
 class Command(BaseCommand):
@@ -20,11 +20,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("directory", help="the export directory (with manifest.json)")
-        where = parser.add_mutually_exclusive_group()
-        where.add_argument(
-            "--database", default=DEFAULT_DB_ALIAS, help="database alias (default: default)"
-        )
-        where.add_argument("--target", help="postgres:// URL instead of an alias")
+        add_database_arguments(parser, "that was loaded")
         parser.add_argument(
             "--load", type=int, help="id of the load to compare with (default: the latest)"
         )
@@ -34,7 +30,7 @@ class Command(BaseCommand):
         try:
             result = verify_export(
                 options["directory"],
-                options["target"] or options["database"],
+                database(options),
                 load_id=options["load"],
             )
         except GyroError as exc:

@@ -157,7 +157,7 @@ def test_one_bar_per_running_job_and_silence_at_verbosity_0(tmp_path: Path) -> N
     call_command(
         "gyro_export",
         jobs=str(jobs),
-        target=str(tmp_path / "quiet"),
+        output=str(tmp_path / "quiet"),
         workers=2,
         verbosity=0,
         stdout=stdout,
@@ -175,7 +175,7 @@ def test_bad_worker_counts_are_clear_errors(tmp_path: Path) -> None:
     jobs = tmp_path / "jobs.py"
     jobs.write_text("from gyro_example.jobs import jobs\n")
     with pytest.raises(CommandError, match="workers must be a positive integer, got 0"):
-        call_command("gyro_export", jobs=str(jobs), target=str(tmp_path / "c"), workers=0)
+        call_command("gyro_export", jobs=str(jobs), output=str(tmp_path / "c"), workers=0)
 
 
 def test_a_snapshot_that_cannot_be_shared_says_to_use_one_worker() -> None:

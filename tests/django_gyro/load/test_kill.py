@@ -48,7 +48,7 @@ def test_killed_load_leaves_the_target_unchanged(
         "manage.py",
         "gyro_import",
         str(export_dir),
-        "--target",
+        "--database-url",
         url_of(target),
         "--on-conflict",
         "remap",

@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -180,7 +181,8 @@ def test_bad_worker_counts_are_clear_errors(tmp_path: Path) -> None:
 
 def test_a_snapshot_that_cannot_be_shared_says_to_use_one_worker() -> None:
     exporter = open_connection("default")
-    other = open_connection(url_of("default").rsplit("/", 1)[0] + "/postgres")
+    parts = urlsplit(url_of("default"))
+    other = open_connection(urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, "")))
     try:
         with gyro_transaction(exporter) as connection:
             snapshot = export_snapshot(exporter)

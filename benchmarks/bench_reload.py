@@ -215,7 +215,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="250000,1000000", help="order items per slice")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--slow-max", type=int, default=1_000_000, help="bulk_create up to")
-    parser.add_argument("--loaddata-rows", type=int, default=30_000, help="loaddata slice")
+    parser.add_argument(
+        "--loaddata-rows", type=int, default=30_000, help="loaddata slice (0: skip it)"
+    )
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench-reload")
     parser.add_argument("--regenerate", action="store_true")
@@ -237,8 +239,11 @@ def main() -> None:
     env = {**os.environ, "DATABASE_URL": url}
     env.pop("DATABASE_URL_TARGET", None)
     psql = psql_binary()
-    migrated_template(url, "gyro_bench_tpl", env)
-    target_name = "gyro_bench_target"
+    # The scratch databases are named after the benchmark database ("gyro_bench_tpl", or
+    # "<name>_tpl" for --database-url .../<name>), so runs on one server do not collide.
+    base = urlsplit(url).path.lstrip("/") or "gyro_bench"
+    template_name, filled_name, target_name = f"{base}_tpl", f"{base}_filled", f"{base}_target"
+    migrated_template(url, template_name, env)
 
     def timed(method: str, target_url: str, export: Path, fixture: Path | None = None) -> Any:
         if method == "psql":
@@ -267,7 +272,9 @@ def main() -> None:
 
     sizes = [int(s) for s in args.sizes.split(",")]
     results: list[dict[str, Any]] = []
-    plans: list[tuple[int, bool]] = [(args.loaddata_rows, True)] + [(s, False) for s in sizes]
+    plans: list[tuple[int, bool]] = [(s, False) for s in sizes]
+    if args.loaddata_rows > 0:  # 0: skip the small slice and loaddata
+        plans.insert(0, (args.loaddata_rows, True))
     for size, small in plans:
         customers = customers_for(size)
         out = args.workdir / str(size)
@@ -281,11 +288,11 @@ def main() -> None:
             # The remap target: another tenant's slice of the same size, loaded (keys kept).
             other = out / "other-tenant"
             export_slice(tenant_jobs(customers, "tenant-2"), other)
-            filled = fresh(url, "gyro_bench_filled", "gyro_bench_tpl")
+            filled = fresh(url, filled_name, template_name)
             timed("gyro", filled, other)
         for _ in range(args.repeat):
             for method in methods:
-                template = "gyro_bench_filled" if method == "gyro-remap" else "gyro_bench_tpl"
+                template = filled_name if method == "gyro-remap" else template_name
                 target_url = fresh(url, target_name, template)
                 seconds, rss = timed(method, target_url, export)
                 timings.setdefault(method, []).append(seconds)
@@ -294,11 +301,11 @@ def main() -> None:
             fixture = out / "fixture.json"
             write_fixture(slice_jobs(customers), fixture)
             seconds, rss = timed(
-                "loaddata", fresh(url, target_name, "gyro_bench_tpl"), export, fixture
+                "loaddata", fresh(url, target_name, template_name), export, fixture
             )
             timings["loaddata"], memory["loaddata"] = [seconds], rss
         if size <= args.slow_max:
-            seconds, rss = timed("bulk_create", fresh(url, target_name, "gyro_bench_tpl"), export)
+            seconds, rss = timed("bulk_create", fresh(url, target_name, template_name), export)
             timings["bulk_create"], memory["bulk_create"] = [seconds], rss
         reference = statistics.median(timings["psql"])
         for method, values in timings.items():
@@ -321,8 +328,8 @@ def main() -> None:
     maintenance(
         url,
         f'DROP DATABASE IF EXISTS "{target_name}" WITH (FORCE)',
-        'DROP DATABASE IF EXISTS "gyro_bench_filled" WITH (FORCE)',
-        'DROP DATABASE IF EXISTS "gyro_bench_tpl" WITH (FORCE)',
+        f'DROP DATABASE IF EXISTS "{filled_name}" WITH (FORCE)',
+        f'DROP DATABASE IF EXISTS "{template_name}" WITH (FORCE)',
     )
     names = {
         "psql": "psql `\\copy FROM`, one transaction (reference)",

@@ -31,6 +31,7 @@ __version__ = _version()
 __all__ = [
     "ClosureError",
     "DataSlicer",
+    "DeclarationError",
     "DuplicateImporter",
     "ExportResult",
     "GyroError",
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from django_gyro.api import DataSlicer
     from django_gyro.exceptions import (
         ClosureError,
+        DeclarationError,
         DuplicateImporter,
         GyroError,
         JobError,
@@ -67,6 +69,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "ClosureError": "django_gyro.exceptions",
+    "DeclarationError": "django_gyro.exceptions",
     "DuplicateImporter": "django_gyro.exceptions",
     "GyroError": "django_gyro.exceptions",
     "JobError": "django_gyro.exceptions",

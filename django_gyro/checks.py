@@ -81,6 +81,21 @@ def _importer_messages(importer: Any) -> Iterable[checks.CheckMessage]:
                 obj=importer,
                 id="gyro.E004",
             )
+    shared = getattr(importer, "shared", ()) or ()
+    for name in [shared] if isinstance(shared, str) else shared:
+        try:
+            target_field = model._meta.get_field(name)
+        except FieldDoesNotExist:
+            target_field = None
+        if target_field is None or not (target_field.many_to_one or target_field.one_to_one):
+            yield checks.Error(
+                f"Importer '{_name(importer)}' declares shared = {tuple(shared)!r}, but "
+                f"'{label}.{name}' is not a foreign key.",
+                hint="List the foreign keys (field names, without '_id') whose parent rows are "
+                "shared lookup rows already in every target.",
+                obj=importer,
+                id="gyro.E006",
+            )
     for field in model._meta.concrete_fields:
         if (field.many_to_one or field.one_to_one) and field.name not in declared:
             if getattr(field.remote_field, "parent_link", False):

@@ -71,6 +71,9 @@ class Importer(metaclass=ImporterMeta):
 
     model: ClassVar[type[models.Model]]
     columns: ClassVar[dict[str, Any]] = {}
+    #: Foreign keys (field names) whose parent rows are shared: already in every target under
+    #: the same keys, so a load keeps their values when the parent row is not in the export.
+    shared: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def get_file_name(cls) -> str:

@@ -274,6 +274,11 @@ def read_manifest(directory: str | Path) -> Manifest:
         ManifestError: the directory or the manifest is missing, or the manifest is malformed.
     """
     root = Path(directory).expanduser().resolve()
+    if root.is_file():
+        raise _fail(
+            f"{root} is a file, not an export directory (give the directory that holds "
+            f"{MANIFEST_NAME})"
+        )
     if not root.is_dir():
         raise _fail(f"export directory {root} does not exist")
     path = root / MANIFEST_NAME
@@ -283,8 +288,12 @@ def read_manifest(directory: str | Path) -> Manifest:
             f"(the manifest is written last)"
         )
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise _fail(f"{path} cannot be read: {exc.strerror}") from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _fail(f"{path} is not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise _fail(f"{path}: expected a JSON object")

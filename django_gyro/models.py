@@ -82,7 +82,13 @@ class KeyMap(models.Model):
     Keys are stored as text so that one table serves integer and UUID keys alike.
     """
 
-    load = models.ForeignKey(Load, on_delete=models.CASCADE, related_name="keys")
+    # No database constraint and no index of its own: a load writes one row per remapped row
+    # (millions), and a foreign-key trigger call per row would dominate a remap. The rows are
+    # written in the transaction that creates their Load; the unique index below starts with
+    # load_id and serves the lookups. Deleting a Load still deletes its rows (Django cascades).
+    load = models.ForeignKey(
+        Load, on_delete=models.CASCADE, related_name="keys", db_constraint=False, db_index=False
+    )
     model = models.CharField(max_length=200)
     old_key = models.TextField()
     new_key = models.TextField()

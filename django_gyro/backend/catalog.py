@@ -16,9 +16,11 @@ from typing import Any
 __all__ = [
     "Column",
     "applied_migrations",
+    "check_definition",
     "columns",
     "constraint_columns",
     "foreign_key_constraints",
+    "plain_indexes",
     "type_losses",
 ]
 
@@ -178,6 +180,22 @@ def foreign_key_constraints(
     return [(row[0], row[1], row[2]) for row in cursor.fetchall()]
 
 
+def plain_indexes(cursor: Any, quoted_tables: Sequence[str]) -> list[tuple[str, str]]:
+    """``(index, CREATE INDEX statement)`` of the tables' indexes that enforce nothing.
+
+    Not unique, not a primary key, not backing a constraint: the indexes Django adds for foreign
+    keys and ``db_index=True``, which a bulk load may drop and rebuild.
+    """
+    cursor.execute(
+        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+        "WHERE i.indrelid = ANY(%s::regclass[]) AND NOT i.indisunique AND NOT i.indisprimary "
+        "AND i.indisvalid AND NOT EXISTS (SELECT 1 FROM pg_constraint c "
+        "WHERE c.conindid = i.indexrelid) ORDER BY 1",
+        [list(quoted_tables)],
+    )
+    return [(row[0], row[1]) for row in cursor.fetchall()]
+
+
 def constraint_columns(
     cursor: Any, table: str, constraint: str
 ) -> tuple[str, list[str], list[str]] | None:
@@ -193,6 +211,17 @@ def constraint_columns(
     )
     row = cursor.fetchone()
     return (row[0], list(row[1]), list(row[2])) if row else None
+
+
+def check_definition(cursor: Any, quoted_table: str, constraint: str) -> str:
+    """``CHECK (...)`` of the table's CHECK constraint ``constraint`` ("" if there is none)."""
+    cursor.execute(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'c' "
+        "AND conrelid = to_regclass(%s) AND conname = %s",
+        [quoted_table, constraint],
+    )
+    row = cursor.fetchone()
+    return str(row[0]) if row else ""
 
 
 def applied_migrations(cursor: Any) -> dict[str, list[str]]:

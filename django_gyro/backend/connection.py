@@ -25,6 +25,7 @@ from django_gyro.exceptions import SourceError
 
 __all__ = [
     "compose",
+    "connect",
     "describe",
     "driver_name",
     "driver_version",
@@ -115,13 +116,30 @@ def open_connection(url_or_alias: str) -> BaseDatabaseWrapper:
         SourceError: unknown alias, unparsable URL, or a database that is not PostgreSQL.
     """
     settings_dict, alias = _settings_for(url_or_alias)
-    backend = load_backend(settings_dict["ENGINE"])
+    engine = str(settings_dict.get("ENGINE") or "")
+    if not engine.startswith("django.db.backends.postgresql"):
+        kind = engine.rsplit(".", 1)[-1] or "not a database"
+        raise SourceError(f"Django Gyro needs PostgreSQL, but {describe(url_or_alias)} is {kind}")
+    backend = load_backend(engine)
     wrapper: BaseDatabaseWrapper = backend.DatabaseWrapper(settings_dict, alias)
-    if wrapper.vendor != "postgresql":
-        raise SourceError(
-            f"Django Gyro needs PostgreSQL, but {describe(url_or_alias)} is {wrapper.vendor}"
-        )
     return wrapper
+
+
+def connect(wrapper: BaseDatabaseWrapper, url_or_alias: str) -> None:
+    """Open ``wrapper``'s connection now, so that an unreachable database is one clear error.
+
+    Raises:
+        SourceError: ``cannot connect to database postgres://user:***@host/db: <reason>``
+            (the driver's first line: "database ... does not exist", "Connection refused").
+    """
+    try:
+        wrapper.ensure_connection()
+    except Exception as exc:
+        wrapper.close()
+        text = str(exc).strip()
+        reason = text.splitlines()[0] if text else type(exc).__name__
+        reason = reason.split("failed: ", 1)[-1].removeprefix("FATAL:").strip()
+        raise SourceError(f"cannot connect to {describe(url_or_alias)}: {reason}") from exc
 
 
 @contextmanager
@@ -141,9 +159,10 @@ def private_alias(url_or_alias: str, prefix: str = "gyro") -> Iterator[str]:
         The temporary alias.
 
     Raises:
-        SourceError: see :func:`open_connection`.
+        SourceError: see :func:`open_connection` and :func:`connect`.
     """
     wrapper = open_connection(url_or_alias)
+    connect(wrapper, url_or_alias)
     alias = f"{prefix}_{uuid.uuid4().hex[:12]}"
     wrapper.alias = alias
     connections[alias] = wrapper

@@ -17,8 +17,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.sql import Query
 from django.db.models.sql.compiler import SQLCompiler
 
-from django_gyro.backend.connection import compose, transaction
-from django_gyro.exceptions import JobError, SourceError
+from django_gyro.backend.connection import compose, connect, transaction
+from django_gyro.exceptions import JobError
 from django_gyro.jobs import ImportJob, validate_jobs
 from django_gyro.slicing import make_deterministic
 
@@ -172,13 +172,13 @@ def compile_all(jobs: list[ImportJob], wrapper: BaseDatabaseWrapper) -> list[Com
 
 
 def connect_source(source: Postgres) -> BaseDatabaseWrapper:
+    """A new, connected connection to ``source`` (the caller closes it).
+
+    Raises:
+        SourceError: the source cannot be reached (URL shown with its password masked).
+    """
     wrapper = source.connect()
-    try:
-        wrapper.ensure_connection()
-    except Exception as exc:
-        wrapper.close()
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SourceError(f"cannot connect to {source}: {reason}") from exc
+    connect(wrapper, source.url_or_alias)
     return wrapper
 
 

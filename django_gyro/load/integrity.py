@@ -24,9 +24,13 @@ if TYPE_CHECKING:
 __all__ = [
     "check_deferred",
     "diagnostics",
+    "duplicate_keys",
+    "insert_error",
     "lift_foreign_keys",
+    "lift_indexes",
     "primary_message",
     "restore_foreign_keys",
+    "restore_indexes",
     "unique_error",
 ]
 
@@ -54,7 +58,35 @@ def lift_foreign_keys(loader: Loader) -> None:
     for table, name, definition in rows:
         loader.execute(f"ALTER TABLE {table} DROP CONSTRAINT {loader.q(name)}")
         loader.dropped.append((table, name, definition))
+        match = re.match(r"FOREIGN KEY \(([^,()]+)\) REFERENCES", definition)
+        if match:  # a one-column foreign key: re-adding it validates that column
+            loader.lifted_columns.add((table.strip('"'), match.group(1).strip('"')))
     loader.log(f"lifted {len(loader.dropped)} foreign-key constraints for the load")
+
+
+def lift_indexes(loader: Loader) -> None:
+    """Drop the plain indexes of tables that were empty, to rebuild them once after the load.
+
+    Building an index over the loaded rows in one sort is much cheaper than updating it row by
+    row. Only indexes that enforce nothing (foreign-key and ``db_index`` indexes) are dropped;
+    the drop is part of the load's transaction, so a rollback or a kill restores them.
+    """
+    tables = [loader.q(plan.table) for plan in loader.plans if plan.table_was_empty]
+    if not tables:
+        return
+    with loader.wrapper.cursor() as cursor:
+        indexes = catalog.plain_indexes(cursor, tables)
+    for name, _definition in indexes:
+        loader.execute(f"DROP INDEX {name}")  # the catalog's own (quoted) name
+    loader.lifted_indexes.extend(indexes)
+    loader.log(f"dropped {len(indexes)} indexes of empty tables, rebuilt after the insert")
+
+
+def restore_indexes(loader: Loader) -> None:
+    """Rebuild the indexes :func:`lift_indexes` dropped (statements from the catalog)."""
+    for _name, definition in loader.lifted_indexes:
+        loader.execute(definition)
+    loader.lifted_indexes.clear()
 
 
 def unique_sets(loader: Loader, plan: ModelPlan) -> list[tuple[str, ...]]:
@@ -66,6 +98,83 @@ def unique_sets(loader: Loader, plan: ModelPlan) -> list[tuple[str, ...]]:
     for constraint in opts.total_unique_constraints:
         sets.append(tuple(column_of(plan.model, n) for n in constraint.fields))
     return [s for s in dict.fromkeys(sets) if all(c in plan.entry.column_names for c in s)]
+
+
+def insert_error(loader: Loader, plan: ModelPlan, where: str, exc: IntegrityError) -> LoadError:
+    """Name the constraint a failed ``INSERT ... SELECT`` violated, and the rows that did it."""
+    diag = diagnostics(exc)
+    state = getattr(diag, "sqlstate", None)
+    if state == "23514":
+        return check_error(loader, plan, where, str(getattr(diag, "constraint_name", "") or ""))
+    if state == "23502":
+        return not_null_error(loader, plan, where, str(getattr(diag, "column_name", "") or ""))
+    if state == "23505":
+        return unique_error(loader, plan, where, exc)
+    return IntegrityViolation(
+        f"Could not load {plan.label} from {plan.entry.file}: {primary_message(exc)}; {UNCHANGED}"
+    )
+
+
+def _keys(loader: Loader, plan: ModelPlan, select: str, condition: str) -> tuple[int, str]:
+    rows = loader.fetch(
+        f"SELECT n.{loader.q(plan.pk)}, count(*) OVER () FROM ({select}) n WHERE {condition} "
+        f"ORDER BY 1 LIMIT %s",
+        [EXAMPLES],
+    )
+    if not rows:
+        return 0, ""
+    more = f" and {rows[0][1] - len(rows)} more" if rows[0][1] > len(rows) else ""
+    return int(rows[0][1]), ", ".join(str(row[0]) for row in rows) + more
+
+
+def check_error(loader: Loader, plan: ModelPlan, where: str, constraint: str) -> LoadError:
+    """A CHECK constraint of the target rejected rows: name it, its expression and the rows."""
+    with loader.wrapper.cursor() as cursor:
+        definition = catalog.check_definition(cursor, loader.q(plan.table), constraint)
+    detail = ""
+    if definition:
+        # The expression comes from the server's catalog; its columns are the file's.
+        expression = definition.removeprefix("CHECK ").removesuffix(" NOT VALID")
+        expression = expression.removesuffix(" NO INHERIT")
+        count, keys = _keys(loader, plan, loader.select(plan, where), f"NOT {expression}")
+        if count:
+            detail = f" by {count} row(s) of the file, {plan.pk}={keys}"
+    return IntegrityViolation(
+        f"Could not load {plan.label} from {plan.entry.file}: the target's CHECK constraint "
+        f"{constraint} on {plan.table} ({definition or 'unknown'}) is violated{detail}; "
+        f"{UNCHANGED}"
+    )
+
+
+def not_null_error(loader: Loader, plan: ModelPlan, where: str, column: str) -> LoadError:
+    """A NOT NULL column of the target got an empty value from the file."""
+    count, keys = 0, ""
+    if column in plan.entry.column_names:
+        count, keys = _keys(
+            loader, plan, loader.select(plan, where), f"{loader.q(column)} IS NULL"
+        )
+    detail = f": {count} row(s) have none, {plan.pk}={keys}" if count else ""
+    return IntegrityViolation(
+        f"Could not load {plan.label} from {plan.entry.file}: column {column!r} is NOT NULL in "
+        f"the target table {plan.table}{detail}; {UNCHANGED}"
+    )
+
+
+def duplicate_keys(loader: Loader, plan: ModelPlan) -> LoadError | None:
+    """Keys that appear more than once in a staged file (None when every key is unique)."""
+    pk = loader.q(plan.pk)
+    rows = loader.fetch(
+        f"SELECT {pk}, count(*) FROM {loader.q(plan.stage)} GROUP BY {pk} HAVING count(*) > 1 "
+        f"ORDER BY 1 LIMIT %s",
+        [EXAMPLES],
+    )
+    if not rows:
+        return None
+    shared = "; ".join(f"{row[1]} rows share {plan.pk}={row[0]!r}" for row in rows)
+    return IntegrityViolation(
+        f"Could not load {plan.label} from {plan.entry.file}: {shared} (a file holds each key "
+        f"once); {UNCHANGED}"
+    )
 
 
 def unique_error(loader: Loader, plan: ModelPlan, where: str, exc: IntegrityError) -> LoadError:
@@ -105,12 +214,16 @@ def unique_error(loader: Loader, plan: ModelPlan, where: str, exc: IntegrityErro
 
 
 def restore_foreign_keys(loader: Loader) -> None:
+    from django_gyro.load.keys import check_references
+
     problems: list[str] = []
     for table, name, definition in loader.dropped:
         try:
             with transaction.atomic(using=loader.alias):
                 loader.execute(f"ALTER TABLE {table} ADD CONSTRAINT {loader.q(name)} {definition}")
         except IntegrityError:
+            if not problems:
+                check_references(loader, everything=True)  # a reference outside the export?
             problems.extend(fk_violations(loader, table, name))
     if problems:
         raise IntegrityViolation(

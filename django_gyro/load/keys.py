@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.db import models
+from django.db import IntegrityError, models, transaction
 
 from django_gyro.exceptions import UNCHANGED, IntegrityViolation, KeyConflictError, LoadError
 from django_gyro.load.plan import ForeignKeyPlan, ModelPlan
@@ -33,7 +33,17 @@ def create_map(loader: Loader, plan: ModelPlan) -> None:
 
 
 def index_map(loader: Loader, plan: ModelPlan) -> None:
-    loader.execute(f"CREATE UNIQUE INDEX ON {loader.q(plan.map)} (old)")
+    """Index the map on ``old``; a key that appears twice in the file is named as such."""
+    from django_gyro.load.integrity import duplicate_keys
+
+    try:
+        with transaction.atomic(using=loader.alias):
+            loader.execute(f"CREATE UNIQUE INDEX ON {loader.q(plan.map)} (old)")
+    except IntegrityError:
+        error = duplicate_keys(loader, plan)
+        if error is None:
+            raise
+        raise error from None
     loader.execute(f"ANALYZE {loader.q(plan.map)}")
 
 
@@ -239,51 +249,61 @@ def _examples(loader: Loader, plan: ModelPlan, column: str, condition: str) -> s
     return ", ".join(str(row[0]) for row in rows)
 
 
-def check_references(loader: Loader) -> None:
+def _validated_by_constraint(loader: Loader, plan: ModelPlan, fk: ForeignKeyPlan) -> bool:
+    """Whether the re-added constraint will catch every dangling value of ``fk`` anyway.
+
+    True when the parent's table was empty before the load (so its rows after the load are
+    exactly the export's) and the foreign key's constraint was lifted (so it is re-validated).
+    """
+    if not fk.in_export or fk.shared:
+        return False
+    parent = loader.by_label[fk.parent]
+    return parent.table_was_empty and (plan.table, fk.column) in loader.lifted_columns
+
+
+def check_references(loader: Loader, everything: bool = False) -> None:
     """Every foreign key to a model Gyro manages points into the export (or is declared shared).
 
     A child row whose parent row is not in the export would keep its exported value, which in
     the target means whatever row has that key there: another tenant's customer, say. Such
     references are an error unless the foreign key was declared ``shared`` (the parent rows
     are already in the target under the same keys); those must then exist in the target. One
-    scan per staged file, the parents' keys hashed. Runs before any row is inserted.
+    anti-join per foreign key. Runs before any row is inserted. Foreign keys whose re-added
+    constraint would catch the same rows are left to it (a parent table that was empty: the load
+    into an empty database), unless ``everything``; the constraint check calls this again with
+    ``everything=True`` to word a failure the same way.
 
     Raises:
         IntegrityViolation: naming model, column, parent, keys and counts.
     """
     problems: list[str] = []
     for plan in loader.plans:
-        checks: list[tuple[ForeignKeyPlan, str, str]] = []
         for fk in plan.fks:
             if not fk.managed:
                 continue  # a model Gyro does not manage: kept as is, its constraint checks it
+            if not everything and _validated_by_constraint(loader, plan, fk):
+                continue
             column = f"s.{loader.q(fk.column)}"
-            outside = f"{column} IS NOT NULL"
+            condition = f"{column} IS NOT NULL"
             if fk.in_export:
                 parent = loader.by_label[fk.parent]
-                outside += (
-                    f" AND {column} NOT IN (SELECT {loader.q(parent.pk)} FROM "
-                    f"{loader.q(parent.stage)} WHERE {loader.q(parent.pk)} IS NOT NULL)"
+                condition += (
+                    f" AND NOT EXISTS (SELECT 1 FROM {loader.q(parent.stage)} ps WHERE "
+                    f"ps.{loader.q(parent.pk)} = {column})"
                 )
-            missing = (
-                f"{outside} AND NOT EXISTS (SELECT 1 FROM {loader.q(fk.parent_table)} p WHERE "
-                f"p.{loader.q(fk.parent_pk)} = {column})"
-            )
-            checks.append((fk, outside, missing))
-        if not checks:
-            continue
-        counts = ", ".join(
-            f"count(*) FILTER (WHERE {missing if fk.shared else outside}), "
-            f"count(DISTINCT s.{loader.q(fk.column)}) FILTER "
-            f"(WHERE {missing if fk.shared else outside})"
-            for fk, outside, missing in checks
-        )
-        row = loader.fetch(f"SELECT {counts} FROM {loader.q(plan.stage)} s")[0]
-        for n, (fk, outside, missing) in enumerate(checks):
-            rows, keys = row[2 * n], row[2 * n + 1]
+            if fk.shared:
+                condition += (
+                    f" AND NOT EXISTS (SELECT 1 FROM {loader.q(fk.parent_table)} p WHERE "
+                    f"p.{loader.q(fk.parent_pk)} = {column})"
+                )
+            # An anti-join per foreign key: hashed, and spilled to disk when large.
+            rows, keys = loader.fetch(
+                f"SELECT count(*), count(DISTINCT {column}) FROM {loader.q(plan.stage)} s "
+                f"WHERE {condition}"
+            )[0]
             if not rows:
                 continue
-            examples = _examples(loader, plan, fk.column, missing if fk.shared else outside)
+            examples = _examples(loader, plan, fk.column, condition)
             more = f" and {keys - EXAMPLES} more" if keys > EXAMPLES else ""
             where = "declared shared but not in the target" if fk.shared else "not in the export"
             problems.append(

@@ -302,6 +302,10 @@ class Loader:
         self.progress_file = report.progress_file
         self.log = report.log
         self.dropped: list[tuple[str, str, str]] = []  # (table, constraint, definition)
+        #: (table, column) of the one-column foreign keys lifted for the load.
+        self.lifted_columns: set[tuple[str, str]] = set()
+        #: (index, CREATE INDEX statement) dropped for the load, rebuilt after the insert.
+        self.lifted_indexes: list[tuple[str, str]] = []
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -447,19 +451,23 @@ class Loader:
                     f"SELECT EXISTS (SELECT 1 FROM {self.q(plan.table)})"
                 )[0][0]
             integrity.lift_foreign_keys(self)
+            integrity.lift_indexes(self)
             for plan in self.plans:
                 self._stage(plan)
             keys.decide_keys(self)
             keys.check_references(self)
             for plan in self.plans:
                 self._insert(plan)
+            integrity.restore_indexes(self)
             integrity.restore_foreign_keys(self)
+            self.log(f"validated {len(self.dropped)} foreign-key constraints")
             integrity.check_deferred(self)
             if result.dry_run:  # sequences are not transactional: a dry run leaves them alone
                 transaction.set_rollback(True, using=self.alias)
                 return
             self._reset_sequences()
             result.load_id = self._record(result)
+            self.log(f"recorded load {result.load_id} and its key map")
 
     def _stage(self, plan: ModelPlan) -> None:
         entry = plan.entry
@@ -568,7 +576,7 @@ class Loader:
                 if plan.map_kind == "identity" and plan.strategy == "update":
                     self._update(plan)
         except IntegrityError as exc:
-            raise integrity.unique_error(self, plan, where, exc) from exc
+            raise integrity.insert_error(self, plan, where, exc) from exc
         if plan.map_kind != "rewrite":
             plan.report.inserted = count
         self.log(f"inserted {count} rows into {plan.table}")

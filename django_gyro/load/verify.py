@@ -391,8 +391,7 @@ class _Checker:
                 parent_stage = self.q(f"gyro_verify_{self.labels[parent]}")
                 parent_pk = self.q(f.target_field.column)  # type: ignore[attr-defined]
                 outside = (
-                    f"{column} NOT IN (SELECT {parent_pk} FROM {parent_stage} WHERE {parent_pk} "
-                    f"IS NOT NULL)"
+                    f"NOT EXISTS (SELECT 1 FROM {parent_stage} ps WHERE ps.{parent_pk} = {column})"
                 )
             elif registry.get_importer(related) is not None:
                 outside = "true"

@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 from django_gyro import (
+    GyroError,
     Importer,
     registry,
 )
@@ -131,3 +132,68 @@ def test_system_checks_stop_the_export_before_any_sql(tmp_path: Path) -> None:
                 stdout=io.StringIO(),
             )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_dataslicer_run_runs_the_checks_before_touching_anything(tmp_path: Path) -> None:
+    # A notebook never runs `manage.py check`: DataSlicer.run does, for the models involved.
+    from django_gyro import DataSlicer, DeclarationError, ImportJob
+    from gyro_example.models import OrderItem as OrderItem_
+    from gyro_example.models import Tenant
+
+    export_dir = tmp_path / "never"
+    with registry.isolated():
+
+        class TenantImporter(Importer):
+            model = Tenant
+
+        class BrokenImporter(Importer):
+            model = OrderItem_
+
+            class Columns:
+                tenant = OrderItem_  # wrong target: gyro.E003
+
+        with pytest.raises(DeclarationError) as info:
+            DataSlicer.run(
+                DataSlicer.Postgres("postgres://127.0.0.1:1/unreachable"),
+                DataSlicer.File(export_dir),
+                [ImportJob(Tenant), ImportJob(OrderItem_)],
+            )
+        assert str(info.value) == (
+            "the Importers fail Gyro's system checks (see docs/checks.md): gyro.E003 Importer "
+            "'BrokenImporter' declares FK 'tenant' → 'gyro_example.OrderItem', but "
+            "'gyro_example.OrderItem.tenant' points to 'gyro_example.Tenant'. Hint: Set "
+            "Columns.tenant = Tenant."
+        )
+        assert not export_dir.exists()
+        # Only the models involved: an export of the tenants alone is not stopped by it.
+        with pytest.raises(GyroError, match="cannot connect to database"):
+            DataSlicer.run(
+                DataSlicer.Postgres("postgres://127.0.0.1:1/unreachable"),
+                DataSlicer.File(export_dir),
+                [ImportJob(Tenant)],
+            )
+
+
+def test_shared_must_name_foreign_keys(fresh: dict[str, Any]) -> None:
+    Org, Member = fresh["Org"], fresh["Member"]
+
+    class OrgImporter(Importer):
+        model = Org
+
+    class MemberImporter(Importer):
+        model = Member
+        shared = ("org", "paid")
+
+        class Columns:
+            org = Org
+
+    assert [m for m in check_importers() if m.id == "gyro.E006"] == [
+        checks.Error(
+            "Importer 'MemberImporter' declares shared = ('org', 'paid'), but 'gyro.Member.paid' "
+            "is not a foreign key.",
+            hint="List the foreign keys (field names, without '_id') whose parent rows are "
+            "shared lookup rows already in every target.",
+            obj=MemberImporter,
+            id="gyro.E006",
+        )
+    ]

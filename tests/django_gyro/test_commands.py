@@ -142,3 +142,62 @@ def test_progress_bars_are_per_job_with_row_totals(out: Path) -> None:
         progress_file=silent,
     )
     assert silent.getvalue() == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["gyro_import", "{export}", "--database-url", "postgres://gyro:s3cret@127.0.0.1:1/x"],
+            "CommandError: cannot connect to database postgres://gyro:***@127.0.0.1:1/x: "
+            "Connection refused; the target database was not changed",
+        ),
+        (
+            ["gyro_verify", "{export}/manifest.json"],
+            "CommandError: {export}/manifest.json is a file, not an export directory (give the "
+            "directory that holds manifest.json); the target database was not changed",
+        ),
+        (
+            ["gyro_import", "{export}", "--on-conflict", "gyro_example.Tenantt=merge"],
+            "CommandError: on_conflict names 'gyro_example.Tenantt', which is not a model of the "
+            "export; did you mean 'gyro_example.Tenant'? (labels are app_label.ModelName); the "
+            "target database was not changed",
+        ),
+        (
+            ["gyro_export", "--jobs", "gyro_example/jobs.py", "-o", "{export}/manifest.json"],
+            "CommandError: export target {export}/manifest.json exists and is not a directory",
+        ),
+        (
+            [
+                "gyro_export",
+                "--jobs",
+                "gyro_example/jobs.py",
+                "--plan",
+                "--database-url",
+                "mysql://gyro:s3cret@127.0.0.1/x",
+            ],
+            "CommandError: Django Gyro needs PostgreSQL, but database "
+            "mysql://gyro:***@127.0.0.1/x is mysql",
+        ),
+    ],
+)
+def test_bad_inputs_are_one_line_from_a_real_process(
+    export_dir: Path, argv: list[str], message: str
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from settings.database import BASE_DIR
+
+    export = export_dir
+    process = subprocess.run(
+        [sys.executable, "manage.py", *(a.format(export=export) for a in argv)],
+        cwd=BASE_DIR,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert process.returncode == 1
+    assert process.stderr == message.format(export=export) + "\n"

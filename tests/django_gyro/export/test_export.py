@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -377,3 +378,53 @@ def test_killed_export_leaves_no_file_that_looks_complete(tmp_path: Path, out: P
         process.wait(timeout=30)
     visible = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     assert visible == []  # no data file under its final name, no manifest
+
+
+@TRANSACTIONAL
+@pytest.mark.usefixtures("demo")
+def test_a_full_disk_is_one_line_and_keeps_the_previous_export(out: Path) -> None:
+    # A real process whose files may not grow past 20 kB (RLIMIT_FSIZE, SIGXFSZ ignored): its
+    # writes fail with OSError (EFBIG) as they would on a full disk (ENOSPC).
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    from settings.database import BASE_DIR
+    from tests.django_gyro.helpers import url_of
+
+    DataSlicer.run(DataSlicer.Postgres("default"), DataSlicer.File(out), build_jobs())
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    assert max(len(content) for content in before.values()) > 20_000
+
+    def limit_file_size() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    url = url_of("default")
+    process = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "gyro_export",
+            "--jobs",
+            "gyro_example/jobs.py",
+            "-o",
+            str(out),
+            "--overwrite",
+            "--database-url",
+            url,
+        ],
+        cwd=BASE_DIR,
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        preexec_fn=limit_file_size,
+        timeout=120,
+    )
+    assert process.returncode == 1
+    assert process.stderr == (
+        f"CommandError: export to {out} failed: File too large; no manifest was written, an "
+        f"earlier export there is unchanged\n"
+    )
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before

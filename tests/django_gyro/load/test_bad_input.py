@@ -8,6 +8,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.db import connections
@@ -21,7 +22,7 @@ from django_gyro.exceptions import (
     SchemaMismatchError,
 )
 from django_gyro.load.loader import load_export
-from tests.django_gyro.helpers import DB, populate, rewrite_file, snapshot, url_of
+from tests.django_gyro.helpers import DB, database_name, populate, rewrite_file, snapshot, url_of
 
 pytestmark = [pytest.mark.postgresql, DB]
 
@@ -277,4 +278,127 @@ def test_remap_with_a_parent_missing_from_the_export(broken: Path, target: str) 
         ),
     ):
         load_export(broken, url_of(target), on_conflict="remap")
+    assert snapshot(target) == before
+
+
+# -- the rest of the bad inputs: one line each, naming what is wrong ---------------------------
+
+
+def _alter(alias: str, sql: str) -> None:
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql)
+
+
+def test_unreachable_or_missing_target_database(broken: Path) -> None:
+    url = url_of("default").rsplit("/", 1)[0]
+    parts = urlsplit(url)
+    with_password = urlunsplit(
+        (parts.scheme, f"gyro:s3cret@{parts.hostname}:{parts.port or 5432}", "", "", "")
+    )
+    missing = f"{url}/{database_name('missing')}"
+    with pytest.raises(LoadError) as info:
+        load_export(broken, missing)
+    message = str(info.value)
+    assert message.startswith(f"cannot connect to database {missing}: ")
+    assert "does not exist" in message and "\n" not in message
+    with pytest.raises(LoadError) as info:
+        load_export(broken, f"{with_password}/nowhere")
+    assert "s3cret" not in str(info.value) and "gyro:***@" in str(info.value)
+    with pytest.raises(LoadError, match="cannot connect to database postgres://.*:1/x: "):
+        load_export(broken, f"postgres://{parts.hostname}:1/x")
+    with pytest.raises(LoadError, match="needs PostgreSQL, but database sqlite:///x.db is sqlite"):
+        load_export(broken, "sqlite:///x.db")
+
+
+def test_a_file_where_the_export_directory_is_expected(broken: Path, target: str) -> None:
+    _fails(broken / "manifest.json", target, ManifestError, "is a file, not an export directory")
+
+
+def test_a_directory_where_a_file_is_expected(broken: Path, target: str) -> None:
+    (broken / ITEMS).unlink()
+    (broken / ITEMS).mkdir()
+    _fails(broken, target, ManifestError, f"{ITEMS} (gyro_example.OrderItem) is listed")
+
+
+def test_a_manifest_column_type_that_is_not_a_type(broken: Path, target: str) -> None:
+    data = _manifest(broken)
+    column = next(c for c in _job(data, ITEMS)["columns"] if c["name"] == "quantity")
+    column["type"] = "no_such_type"
+    _write_manifest(broken, data)
+    _fails(
+        broken,
+        target,
+        SchemaMismatchError,
+        f"{ITEMS} (gyro_example.OrderItem): the manifest gives column 'quantity' the type "
+        "'no_such_type', which is not a type in the target",
+    )
+    column["type"] = "integer); DROP TABLE gyro_example_order; --"
+    _write_manifest(broken, data)
+    _fails(broken, target, SchemaMismatchError, "which is not a PostgreSQL type name")
+
+
+def test_a_check_violation_is_named_as_that_check(broken: Path, target: str) -> None:
+    _alter(
+        target,
+        "ALTER TABLE gyro_example_orderitem ADD CONSTRAINT quantity_below_3 CHECK (quantity < 3)",
+    )
+    message = _fails(
+        broken,
+        target,
+        IntegrityViolation,
+        "Could not load gyro_example.OrderItem from gyro_example_orderitem.csv: the target's "
+        "CHECK constraint quantity_below_3 on gyro_example_orderitem (CHECK ((quantity < 3))) "
+        "is violated by ",
+    )
+    assert "unique" not in message
+
+
+def test_a_duplicate_key_under_remap(broken: Path, target: str) -> None:
+    populate(target, "other", broken)
+    rewrite_file(broken, ITEMS, lambda lines: [*lines, lines[-1]])
+    data = _manifest(broken)
+    _job(data, ITEMS)["rows"] += 1
+    _write_manifest(broken, data)
+    key = (broken / ITEMS).read_text().splitlines()[-1].split(",")[0]
+    before = snapshot(target)
+    with pytest.raises(IntegrityViolation) as info:
+        load_export(broken, url_of(target), on_conflict="remap")
+    assert str(info.value) == (
+        f"Could not load gyro_example.OrderItem from {ITEMS}: 2 rows share id={int(key)!r} (a "
+        f"file holds each key once); the target database was not changed"
+    )
+    assert snapshot(target) == before
+
+
+def test_unknown_labels_name_the_closest_model(broken: Path, target: str) -> None:
+    before = snapshot(target)
+    with pytest.raises(LoadError, match="did you mean 'gyro_example.Customer'"):
+        load_export(broken, url_of(target), on_conflict={"gyro_example.Customers": "remap"})
+    with pytest.raises(LoadError, match="did you mean 'gyro_example.OrderItem'"):
+        load_export(broken, url_of(target), natural_keys={"gyro_example.Orderitem": ["id"]})
+    with pytest.raises(LoadError, match="names 'subdomian', which is not a field; did you mean"):
+        load_export(broken, url_of(target), natural_keys={"gyro_example.Tenant": ["subdomian"]})
+    with pytest.raises(LoadError, match="has no foreign key 'custmer'; did you mean 'customer'"):
+        load_export(broken, url_of(target), shared=["gyro_example.Order.custmer"])
+    assert snapshot(target) == before
+
+
+def test_a_file_changed_while_it_is_loaded_is_refused(broken: Path, target: str) -> None:
+    # The sha256 is taken on the bytes COPY reads, so a file changed after the checks (here:
+    # while the first file is being staged, same size, same header) is refused before commit.
+    path = broken / ITEMS
+    content = path.read_bytes()
+    header, first, rest = content.split(b"\n", 2)
+    cells = first.split(b",")
+    cells[-1] = b"9" * len(cells[-1])  # total_price: same length, another value
+    edited = b"\n".join([header, b",".join(cells), rest])
+    assert len(edited) == len(content) and edited != content
+
+    def edit_once(line: str) -> None:
+        if line.startswith("staged") and path.read_bytes() == content:
+            path.write_bytes(edited)
+
+    before = snapshot(target)
+    with pytest.raises(ManifestError, match=f"{ITEMS} .* does not match its sha256"):
+        load_export(broken, url_of(target), log=edit_once)
     assert snapshot(target) == before

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.db import connections
 
 from django_gyro.exceptions import IntegrityViolation, KeyConflictError
 from django_gyro.load.loader import load_export
@@ -248,3 +249,57 @@ def test_progress_bars_per_file_and_silence_at_verbosity_0(export_dir: Path, tar
     )
     assert out.getvalue() == err.getvalue() == ""
     assert OrderItem.objects.using(target).exists()
+
+
+def _sequences(alias: str) -> dict[str, object]:
+    with connections[alias].cursor() as cursor:
+        cursor.execute(
+            "SELECT sequencename, last_value FROM pg_sequences WHERE sequencename LIKE "
+            "'gyro_example_%' ORDER BY 1"
+        )
+        return dict(cursor.fetchall())
+
+
+def test_dry_run_leaves_the_sequences_where_they_were(export_dir: Path, target: str) -> None:
+    populate(target, "other", export_dir)
+    before = _sequences(target)
+    result = load_export(export_dir, url_of(target), on_conflict="remap", dry_run=True)
+    assert result.dry_run and all(r.remapped == r.rows for r in result.models)
+    assert _sequences(target) == before
+    real = load_export(export_dir, url_of(target), on_conflict="remap")
+    assert [r.remapped for r in real.models] == [r.remapped for r in result.models]
+    assert _sequences(target) != before
+
+
+def test_force_loads_an_export_again_after_its_rows_were_deleted(
+    export_dir: Path, target: str
+) -> None:
+    first = load_export(export_dir, url_of(target))
+    for model in reversed(MODELS):
+        model._default_manager.using(target).all().delete()
+    again = load_export(export_dir, url_of(target))
+    assert again.already_loaded == first.load_id and _counts(target)["OrderItem"] == 0
+    out = StringIO()
+    call_command(
+        "gyro_import", str(export_dir), database_url=url_of(target), force=True, stdout=out
+    )
+    assert _counts(target)["OrderItem"] == first.models[-1].rows
+    assert Load.objects.using(target).count() == 2
+    verification = verify_export(export_dir, url_of(target))
+    assert verification.ok and verification.load_id != first.load_id
+
+
+def test_verbosity_2_says_in_which_order_the_models_load(export_dir: Path, target: str) -> None:
+    out = StringIO()
+    call_command(
+        "gyro_import",
+        str(export_dir),
+        database_url=url_of(target),
+        dry_run=True,
+        verbosity=2,
+        stdout=out,
+    )
+    assert (
+        "load order (parents first): gyro_example.Tenant, gyro_example.Shop, "
+        "gyro_example.Product, gyro_example.Customer, gyro_example.Order, gyro_example.OrderItem"
+    ) in out.getvalue()

@@ -63,8 +63,8 @@ def url_settings(url: str) -> dict[str, Any]:
     parts = urlsplit(url)
     if parts.scheme.lower() not in POSTGRES_SCHEMES:
         raise SourceError(
-            f"Django Gyro needs PostgreSQL, but {describe(url)} is a {parts.scheme}:// URL "
-            f"(expected {', '.join(s + '://' for s in POSTGRES_SCHEMES)})"
+            f"Django Gyro needs PostgreSQL, but {describe(url)} is {parts.scheme or 'no URL'} "
+            f"(expected a {' / '.join(s + '://' for s in POSTGRES_SCHEMES)} URL)"
         )
     credentials, _, location = parts.netloc.rpartition("@")
     user, _, password = credentials.partition(":")

@@ -62,10 +62,7 @@ def url_settings(url: str) -> dict[str, Any]:
     """
     parts = urlsplit(url)
     if parts.scheme.lower() not in POSTGRES_SCHEMES:
-        raise SourceError(
-            f"Django Gyro needs PostgreSQL, but {describe(url)} is {parts.scheme or 'no URL'} "
-            f"(expected a {' / '.join(s + '://' for s in POSTGRES_SCHEMES)} URL)"
-        )
+        raise SourceError(f"Django Gyro needs PostgreSQL, but {describe(url)} is {parts.scheme}")
     credentials, _, location = parts.netloc.rpartition("@")
     user, _, password = credentials.partition(":")
     host, port = location, ""

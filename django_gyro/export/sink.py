@@ -178,10 +178,18 @@ class FileSink(io.RawIOBase):
         return len(chunk)
 
     def _store(self, data: bytes) -> None:
-        if data:
-            self._file.write(data)
-            self.digest.update(data)
-            self.size += len(data)
+        if not data:
+            return
+        view = memoryview(data)
+        while view:
+            # An unbuffered write may be short (a file size limit reached, a signal): write the
+            # rest; the next attempt raises the OSError (ENOSPC, EFBIG) that stops the export.
+            written = self._file.write(view)
+            if not written:
+                raise OSError(f"cannot write to {self._file.name}: no progress")
+            view = view[written:]
+        self.digest.update(data)
+        self.size += len(data)
 
     def finish(self) -> None:
         """Flush the compressor and the scanner; the file is complete after this."""

@@ -32,7 +32,7 @@ def test_an_encoded_socket_directory_is_decoded() -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("mysql://root@127.0.0.1:3306/shop", r"needs PostgreSQL, but database \S+ is mysql "),
+        ("mysql://root@127.0.0.1:3306/shop", r"needs PostgreSQL, but database \S+ is mysql$"),
         ("postgres://u:secret@host:port/db", r"bad port 'port'"),
     ],
 )

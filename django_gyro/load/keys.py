@@ -312,9 +312,9 @@ def check_references(loader: Loader, everything: bool = False) -> None:
             )
     if problems:
         raise IntegrityViolation(
-            "rows reference parents that are not in the export:\n  "
-            + "\n  ".join(problems)
-            + "\nexport those parents too; or, if they are shared rows already in the target "
+            "rows reference parents that are not in the export: "
+            + "; ".join(problems)
+            + ". Export those parents too; or, if they are shared rows already in the target "
             "under the same keys (a lookup table), declare the foreign key shared "
             "(shared=['app_label.Model.field'], gyro_import --shared app_label.Model.field, or "
             f"`shared = ('field',)` on the model's Importer); {UNCHANGED}"

@@ -428,3 +428,37 @@ def test_a_full_disk_is_one_line_and_keeps_the_previous_export(out: Path) -> Non
         f"earlier export there is unchanged\n"
     )
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+
+
+@TRANSACTIONAL
+@pytest.mark.usefixtures("demo")
+def test_jobs_in_any_order_run_parents_first_and_verbosity_2_says_so(out: Path) -> None:
+    import io
+
+    jobs = build_jobs()
+    stream = io.StringIO()
+    result = DataSlicer.run(
+        DataSlicer.Postgres("default"),
+        DataSlicer.File(out),
+        list(reversed(jobs)),
+        verbosity=2,
+        progress=False,
+        progress_file=stream,
+    )
+    # Each step takes the first job (in the given, reversed, order) whose parents are done.
+    labels = [
+        "gyro_example.Tenant",
+        "gyro_example.Shop",
+        "gyro_example.Customer",
+        "gyro_example.Order",
+        "gyro_example.Product",
+        "gyro_example.OrderItem",
+    ]
+    assert [job.model for job in result.jobs] == labels
+    assert stream.getvalue() == (
+        "jobs ordered parent-first (Importer Columns): "
+        + ", ".join(f"#{n} {label}" for n, label in enumerate(labels, start=1))
+        + "\n"
+    )
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [job["model"] for job in manifest["jobs"]] == labels

@@ -332,3 +332,16 @@ def test_verify_reports_values_a_narrower_column_rounded(exports: Exports, targe
     _alter(target, "gyro_example_order", "total_amount", "numeric(10,0)")  # 9.99 -> 10
     verification = verify_export(exports.full, url_of(target))
     assert not verification.ok
+
+
+def test_the_refusal_is_one_line(exports: Exports, target: str) -> None:
+    with pytest.raises(IntegrityViolation) as info:
+        load_export(exports.partial, url_of(target), shared=[])
+    assert str(info.value) == (
+        "rows reference parents that are not in the export: gyro_example.Order.customer_id: "
+        f"1 row(s) reference gyro_example.Customer {C2} (1 key(s)), not in the export. Export "
+        "those parents too; or, if they are shared rows already in the target under the same "
+        "keys (a lookup table), declare the foreign key shared "
+        "(shared=['app_label.Model.field'], gyro_import --shared app_label.Model.field, or "
+        "`shared = ('field',)` on the model's Importer); the target database was not changed"
+    )

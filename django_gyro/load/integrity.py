@@ -207,9 +207,9 @@ def unique_error(loader: Loader, plan: ModelPlan, where: str, exc: IntegrityErro
         detail = getattr(diagnostics(exc), "message_detail", None) or str(exc)
         problems.append(f"{label}: {detail}")
     return IntegrityViolation(
-        f"Could not load {label} from {plan.entry.file}: unique constraint violated:\n  "
-        + "\n  ".join(problems)
-        + f"\n{UNCHANGED}"
+        f"Could not load {label} from {plan.entry.file}: unique constraint violated: "
+        + "; ".join(problems)
+        + f"; {UNCHANGED}"
     )
 
 
@@ -227,9 +227,7 @@ def restore_foreign_keys(loader: Loader) -> None:
             problems.extend(fk_violations(loader, table, name))
     if problems:
         raise IntegrityViolation(
-            "foreign keys would point to missing rows:\n  "
-            + "\n  ".join(problems)
-            + f"\n{UNCHANGED}"
+            "foreign keys would point to missing rows: " + "; ".join(problems) + f"; {UNCHANGED}"
         )
 
 

@@ -124,9 +124,9 @@ def decide_keys(loader: Loader) -> None:
         plan.decided = True
     if problems:
         raise KeyConflictError(
-            "the target already has rows under these keys:\n  "
-            + "\n  ".join(problems)
-            + f"\nuse on_conflict='remap' (new keys), 'merge', 'skip' or 'update'; {UNCHANGED}"
+            "the target already has rows under these keys: "
+            + "; ".join(problems)
+            + f". Use on_conflict='remap' (new keys), 'merge', 'skip' or 'update'; {UNCHANGED}"
         )
 
 

@@ -13,7 +13,10 @@ Every method exports the same six queries, each in its own process so that its p
 
 * ``psql \\copy``: the physical reference, the bound SELECTs gyro compiles, run by ``psql`` in
   one REPEATABLE READ, READ ONLY transaction;
-* ``gyro``: ``DataSlicer.run`` (``closure=False``) and ``gyro+closure`` (with the closure report);
+* ``gyro``: ``DataSlicer.run`` (``closure=False``) and ``gyro+closure`` (the default: with the
+  closure report, sequential);
+* ``workers=2``, ``workers=4``: the default run with ``workers=N`` (one shared snapshot);
+* ``gzip``, ``zstd``: the default run with ``DataSlicer.File(..., compress=...)``;
 * ``gyro+mask``: ``gyro`` with the four personal Customer columns masked in SQL
   (``gyro_example.masking``: ``mask.email()``, ``first_name()``, ``last_name()``, ``phone()``);
 * ``gyro+faker``: the same four columns through Faker methods (the slow path, Python per distinct
@@ -76,23 +79,32 @@ def slice_jobs(customers: int) -> list[Any]:
 
 # --------------------------------------------------------------------------- workers
 
+GYRO_METHODS = ("gyro", "gyro+closure", "workers=2", "workers=4", "gzip", "zstd")
+#: Run --repeat times, interleaved with the reference: the methods the targets are about.
+REPEATED = ("psql", "gyro+closure", "workers=2", "gyro+mask")
+
 
 def worker(method: str, customers: int, out: Path) -> dict[str, Any]:
     jobs = slice_jobs(customers)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     rows = 0
-    if method in ("gyro", "gyro+closure"):
+    closure: list[str] = []
+    if method in GYRO_METHODS:
         from django_gyro import DataSlicer
 
+        workers = int(method.split("=")[1]) if method.startswith("workers=") else 1
+        compress = method if method in ("gzip", "zstd") else None
         result = DataSlicer.run(
             source=DataSlicer.Postgres("default"),
-            target=DataSlicer.File(out, overwrite=True),
+            target=DataSlicer.File(out, overwrite=True, compress=compress),
             jobs=jobs,
             progress=False,
-            closure=method == "gyro+closure",
+            closure=method != "gyro",
+            workers=workers,
         )
         rows = sum(job.rows for job in result.jobs)
+        closure = [str(issue) for issue in result.closure]
     elif method in ("gyro+mask", "gyro+faker"):
         from django_gyro import DataSlicer
         from gyro_example.masking import masked_importers
@@ -150,8 +162,8 @@ def worker(method: str, customers: int, out: Path) -> dict[str, Any]:
         raise SystemExit(f"unknown method {method}")
     seconds = time.perf_counter() - started
     # Only sizes here: reading the files back would inflate this process's peak memory.
-    size = sum(p.stat().st_size for p in out.iterdir() if p.suffix in (".csv", ".json"))
-    return {"seconds": seconds, "rows": rows, "bytes": size}
+    size = sum(p.stat().st_size for p in out.iterdir() if p.name != "manifest.json")
+    return {"seconds": seconds, "rows": rows, "bytes": size, "closure": closure}
 
 
 def mask_cost(customers: int, repeat: int) -> tuple[float, float]:
@@ -335,40 +347,44 @@ def main() -> None:
                 url,
             ]
 
-        timings: dict[str, list[float]] = {"psql": [], "gyro": [], "gyro+mask": []}
+        timings: dict[str, list[float]] = {method: [] for method in REPEATED}
         memory: dict[str, int] = {}
         rows = 0
         data_bytes = 0
-        for _ in range(args.repeat):
-            _, seconds, rss = run_child([psql, "-X", "-q", "-f", str(script), psql_url(url)], env)
-            timings["psql"].append(seconds)
-            memory["psql"] = max(memory.get("psql", 0), rss)
-            stdout, _, rss = run_child(worker_cmd("gyro"), env)
-            report = json.loads(stdout)
-            timings["gyro"].append(report["seconds"])
-            memory["gyro"] = max(memory.get("gyro", 0), rss)
-            rows, data_bytes = report["rows"], report["bytes"]
-            stdout, _, rss = run_child(worker_cmd("gyro+mask"), env)
-            timings["gyro+mask"].append(json.loads(stdout)["seconds"])
-            memory["gyro+mask"] = max(memory.get("gyro+mask", 0), rss)
-        methods = ["gyro+closure", "gyro+faker"] + (
-            ["orm", "json"] if size <= args.slow_max else []
+        closure: list[str] = []
+
+        once = ["gyro", "workers=4", "gzip", "zstd", "gyro+faker"]
+        slow = ["orm", "json"] if size <= args.slow_max else []
+        skipped = args.skip.split(",")
+        once = [m for m in [*once, *slow] if m not in skipped]
+        for method in [*REPEATED * args.repeat, *once]:
+            if method == "psql":
+                argv = [psql, "-X", "-q", "-f", str(script), psql_url(url)]
+                _, seconds, rss = run_child(argv, env)
+            else:
+                stdout, _, rss = run_child(worker_cmd(method), env)
+                report = json.loads(stdout)
+                seconds = report["seconds"]
+                if method == "gyro+closure":
+                    rows, data_bytes, closure = report["rows"], report["bytes"], report["closure"]
+            timings.setdefault(method, []).append(seconds)
+            memory[method] = max(memory.get(method, 0), rss)
+        same = {
+            p.name: content_digest(p) for p in sorted((out / "gyro+closure").glob("*.csv"))
+        } == {p.name: content_digest(p) for p in sorted((out / "psql").glob("*.csv"))}
+        identical = all(
+            {p.name: p.read_bytes() for p in sorted((out / other).glob("*.csv"))}
+            == {p.name: p.read_bytes() for p in sorted((out / "gyro+closure").glob("*.csv"))}
+            for other in ("gyro", "workers=2", "workers=4")
         )
-        methods = [m for m in methods if m not in args.skip.split(",")]
-        for method in methods:
-            stdout, _, rss = run_child(worker_cmd(method), env)
-            timings[method] = [json.loads(stdout)["seconds"]]
-            memory[method] = rss
-        same = {p.name: content_digest(p) for p in sorted((out / "gyro").glob("*.csv"))} == {
-            p.name: content_digest(p) for p in sorted((out / "psql").glob("*.csv"))
-        }
         reference = statistics.median(timings["psql"])
         plain_copy, masked_copy = mask_cost(customers, max(args.repeat, 5))
         items = next(p.estimated_rows for p in planned if p.model.endswith("OrderItem"))
         print(
             f"\nslice for ~{size:,} order items: {customers:,} customers, {rows:,} rows in 6 "
             f"files, {data_bytes / 2**20:.0f} MiB (planner estimated {items:,} items); psql and "
-            f"gyro files hold the same lines: {same}",
+            f"gyro files hold the same lines: {same}; gyro's files byte-identical with 1, 2 "
+            f"and 4 workers: {identical}; closure report: {closure or 'empty'}",
             flush=True,
         )
         print(
@@ -399,8 +415,12 @@ def main() -> None:
             )
     names = {
         "psql": "psql `\\copy` (reference)",
-        "gyro": "gyro `DataSlicer.run`",
-        "gyro+closure": "gyro + closure report",
+        "gyro": "gyro `DataSlicer.run(closure=False)`",
+        "gyro+closure": "**gyro `DataSlicer.run`** (default: closure report, sequential)",
+        "workers=2": "gyro `workers=2`",
+        "workers=4": "gyro `workers=4`",
+        "gzip": 'gyro `compress="gzip"`',
+        "zstd": 'gyro `compress="zstd"`',
         "gyro+mask": "gyro, 4 Customer columns masked in SQL",
         "gyro+faker": "gyro, the 4 columns through Faker",
         "orm": "ORM `values_list` -> csv",

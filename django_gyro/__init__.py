@@ -15,10 +15,18 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-try:
-    __version__ = version("django-data-toolkit")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0"
+
+def _version() -> str:
+    # The add-on's own wheel (packaging/django-gyro) or the whole toolkit, whichever installed it.
+    for distribution in ("django-gyro", "django-data-toolkit"):
+        try:
+            return version(distribution)
+        except PackageNotFoundError:
+            continue
+    return "0.0.0"  # running from a source tree that was not installed
+
+
+__version__ = _version()
 
 __all__ = [
     "ClosureError",

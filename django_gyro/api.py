@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from django_gyro.backend.compression import check_compression
 from django_gyro.backend.connection import describe, is_url, mask_url, open_connection
 from django_gyro.exceptions import GyroError, SourceError, TargetError
 from django_gyro.export.results import ExportResult, JobResult
@@ -71,13 +72,25 @@ class File:
         directory: where the files go (created if missing) or come from.
         overwrite: replace files of a previous export; without it an export refuses to start
             when any file it would write already exists.
+        compress: ``None`` (plain ``.csv``), ``"gzip"`` (``.csv.gz``) or ``"zstd"``
+            (``.csv.zst``, needs the ``zstandard`` package): how an export stores its files.
+            A load reads whatever the manifest records, whatever this says.
+
+    Raises:
+        TargetError: not a path, or an unknown (or unavailable) compression.
     """
 
-    def __init__(self, directory: str | os.PathLike[str], overwrite: bool = False) -> None:
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        overwrite: bool = False,
+        compress: str | None = None,
+    ) -> None:
         if not isinstance(directory, str | os.PathLike) or not str(directory):
             raise TargetError(f"DataSlicer.File() needs a directory path, got {directory!r}")
         self.path = Path(directory).expanduser()
         self.overwrite = bool(overwrite)
+        self.compress = check_compression(compress)
 
     @property
     def manifest_path(self) -> Path:
@@ -113,7 +126,8 @@ class File:
         return str(self.path)
 
     def __repr__(self) -> str:
-        return f"DataSlicer.File({str(self.path)!r}, overwrite={self.overwrite})"
+        extra = f", compress={self.compress!r}" if self.compress else ""
+        return f"DataSlicer.File({str(self.path)!r}, overwrite={self.overwrite}{extra})"
 
 
 # DataSlicer.Postgres / DataSlicer.File are class attributes; annotations use these names.
@@ -145,6 +159,7 @@ class DataSlicer:
         closure: bool = True,
         on_job_done: Callable[[JobResult], None] | None = None,
         mask_salt: str | None = None,
+        workers: int = 1,
     ) -> ExportResult: ...
 
     @overload
@@ -182,12 +197,14 @@ class DataSlicer:
         closure: bool = True,
         on_job_done: Callable[[JobResult], None] | None = None,
         mask_salt: str | None = None,
+        workers: int = 1,
         **options: Any,
     ) -> ExportResult | LoadResult:
         """Run the jobs from ``source`` to ``target``.
 
         * ``Postgres -> File``: export (see :func:`django_gyro.export.export.export`); returns an
-          :class:`~django_gyro.export.results.ExportResult`.
+          :class:`~django_gyro.export.results.ExportResult`. ``workers=N`` runs the jobs on N
+          connections that share one snapshot (same files as ``workers=1``).
         * ``File -> Postgres`` and ``Postgres -> Postgres``: load, through the files (see
           :func:`django_gyro.load.loader.load_export`, which takes the keyword ``options``);
           returns a :class:`~django_gyro.load.results.LoadResult`.
@@ -229,7 +246,10 @@ class DataSlicer:
                 on_job_done=on_job_done,
                 mask_salt=mask_salt,
                 log=log,
+                workers=workers,
             )
+        if workers != 1:
+            raise TypeError("DataSlicer.run(workers=...) applies to an export (Postgres -> File)")
         if isinstance(target, Postgres) and isinstance(source, File | Postgres):
             if mask_salt is not None:
                 raise TypeError("DataSlicer.run(mask_salt=...) applies to an export only")

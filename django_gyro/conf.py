@@ -4,6 +4,9 @@
   startup, so Importers are registered before system checks and exports run.
 * ``GYRO_CLOSURE_EXAMPLES`` (default ``5``): how many example keys the closure report lists per
   foreign key column.
+* ``GYRO_CLOSURE_KEYS`` (default ``250000``): the most distinct key values per column the export
+  keeps in memory while collecting keys for the closure report; a column with more is checked
+  with an SQL anti-join after the export instead.
 * ``GYRO_CLOSURE_WORK_MEM`` (default ``"64MB"``): PostgreSQL ``work_mem`` for the closure
   queries, set for the export transaction only (``None``: the server's setting).
 * ``GYRO_WRITE_BUFFER`` (default 1 MiB): buffer size, in bytes, of each CSV file being written.
@@ -24,6 +27,7 @@ __all__ = ["DEFAULTS", "settings"]
 DEFAULTS: dict[str, Any] = {
     "AUTODISCOVER": True,
     "CLOSURE_EXAMPLES": 5,
+    "CLOSURE_KEYS": 250_000,
     "CLOSURE_WORK_MEM": "64MB",
     "WRITE_BUFFER": 1024 * 1024,
     "MASK_SALT": None,

@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from django_gyro.exceptions import UNCHANGED, ManifestError
+from django_gyro.exceptions import UNCHANGED, GyroError, ManifestError
 
 __all__ = [
     "FORMAT",
@@ -65,6 +65,7 @@ def job_entry(
     sha256: str,
     seconds: float,
     sql: str,
+    compression: str | None = None,
 ) -> dict[str, Any]:
     """One entry of the manifest's ``jobs`` list.
 
@@ -73,12 +74,15 @@ def job_entry(
         foreign_keys: ``{"field", "column", "target", "target_table", "target_column",
             "nullable", "declared"}`` per foreign key of the file.
         sql: the SELECT that produced the file, parameters bound.
+        compression: ``None``, ``"gzip"`` or ``"zstd"``: how the file is stored; ``size`` and
+            ``sha256`` are those of the bytes on disk.
     """
     return {
         "order": order,
         "model": model,
         "table": table,
         "file": file,
+        "compression": compression,
         "pk": pk,
         "columns": list(columns),
         "foreign_keys": list(foreign_keys),
@@ -147,6 +151,8 @@ class ExportFile:
         rows: the row count COPY reported when the file was written.
         size: the file's size in bytes.
         sha256: the file's sha256, hex.
+        compression: ``None``, ``"gzip"`` or ``"zstd"`` (size and sha256 are of the bytes on
+            disk; :meth:`Manifest.open` reads the CSV text through the decompressor).
     """
 
     label: str
@@ -155,6 +161,7 @@ class ExportFile:
     rows: int
     size: int
     sha256: str
+    compression: str | None = None
 
     @property
     def column_names(self) -> list[str]:
@@ -189,6 +196,15 @@ class Manifest:
     def path(self, entry: ExportFile) -> Path:
         """The absolute path of ``entry``'s file."""
         return self.directory / entry.file
+
+    def open(self, entry: ExportFile) -> IO[bytes]:
+        """``entry``'s file opened for reading its CSV bytes (decompressed); caller closes it."""
+        from django_gyro.backend.compression import open_reader
+
+        try:
+            return open_reader(self.path(entry), entry.compression)
+        except GyroError as exc:
+            raise _fail(str(exc)) from None
 
 
 def _fail(message: str) -> ManifestError:
@@ -245,6 +261,12 @@ def _migrations(value: Any) -> dict[str, list[str]]:
     return result
 
 
+def _compression(value: Any, where: str) -> str | None:
+    if value is None or value in ("gzip", "zstd"):
+        return value
+    raise _fail(f"{where}: unknown compression {value!r} (expected null, 'gzip' or 'zstd')")
+
+
 def read_manifest(directory: str | Path) -> Manifest:
     """Parse ``directory/manifest.json``.
 
@@ -296,6 +318,7 @@ def read_manifest(directory: str | Path) -> Manifest:
                 rows=_int(job, ("rows", "row_count"), where),
                 size=_int(job, ("bytes", "size", "byte_size"), where),
                 sha256=_str(job, ("sha256",), where).lower(),
+                compression=_compression(job.get("compression"), where),
             )
         )
     labels = [entry.label for entry in files]
@@ -306,8 +329,8 @@ def read_manifest(directory: str | Path) -> Manifest:
     return Manifest(directory=root, files=tuple(files), migrations=migrations, raw=data)
 
 
-def _header(path: Path) -> list[str]:
-    with path.open("rb") as handle:
+def _header(manifest: Manifest, entry: ExportFile) -> list[str]:
+    with manifest.open(entry) as handle:
         first = handle.readline()
     text = first.decode("utf-8", errors="replace")
     rows = list(csv.reader(io.StringIO(text)))
@@ -350,7 +373,7 @@ def check_files(
                 f"{entry.file} ({entry.label}) does not match its sha256 in the manifest: the "
                 f"file was edited after the export"
             )
-        header = _header(path)
+        header = _header(manifest, entry)
         expected = entry.column_names
         if header != expected:
             raise _fail(f"{entry.file} ({entry.label}): {_column_difference(header, expected)}")

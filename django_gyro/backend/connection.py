@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -36,6 +36,7 @@ __all__ = [
     "raw",
     "server_version",
     "transaction",
+    "url_settings",
 ]
 
 
@@ -44,14 +45,51 @@ def is_url(value: str) -> bool:
     return "://" in value
 
 
+#: URL schemes of PostgreSQL (libpq's two, and the ``pgsql`` alias dj-database-url accepts).
+POSTGRES_SCHEMES = ("postgres", "postgresql", "pgsql")
+
+
+def url_settings(url: str) -> dict[str, Any]:
+    """The ``DATABASES`` entry for a ``postgres://user:password@host:port/name?options`` URL.
+
+    Parsed with the standard library, so Django Gyro needs no URL package of its own: user,
+    password, host and database name are percent-decoded (a Unix socket directory may be given
+    as an encoded host, ``%2Fvar%2Frun%2Fpostgresql``, or as ``?host=/var/run/postgresql``), and
+    every query parameter becomes an ``OPTIONS`` entry (libpq keywords such as ``sslmode``).
+
+    Raises:
+        SourceError: not a PostgreSQL URL, or a malformed port.
+    """
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in POSTGRES_SCHEMES:
+        raise SourceError(f"Django Gyro needs PostgreSQL, but {describe(url)} is {parts.scheme}")
+    credentials, _, location = parts.netloc.rpartition("@")
+    user, _, password = credentials.partition(":")
+    host, port = location, ""
+    if location.startswith("["):  # [IPv6]:port
+        host, _, rest = location[1:].partition("]")
+        port = rest.removeprefix(":")
+    elif ":" in location:
+        host, _, port = location.rpartition(":")
+    if port and not port.isdigit():
+        raise SourceError(f"cannot parse the database URL: bad port {port!r}")
+    config: dict[str, Any] = {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parts.path.removeprefix("/")),
+        "USER": unquote(user),
+        "PASSWORD": unquote(password),
+        "HOST": unquote(host),
+        "PORT": int(port) if port else "",
+    }
+    options = dict(parse_qsl(parts.query))
+    if options:
+        config["OPTIONS"] = options
+    return config
+
+
 def _settings_for(url_or_alias: str) -> tuple[dict[str, Any], str]:
     if is_url(url_or_alias):
-        import environ
-
-        try:
-            config = environ.Env.db_url_config(url_or_alias)
-        except Exception as exc:  # django-environ raises several types for bad URLs
-            raise SourceError(f"cannot parse database URL: {exc}") from exc
+        config = url_settings(url_or_alias)
         # Fill Django's defaults (AUTOCOMMIT, OPTIONS, TIME_ZONE, ...) the way DATABASES gets them.
         settings_dict = ConnectionHandler({DEFAULT_DB_ALIAS: config}).settings[DEFAULT_DB_ALIAS]
         return settings_dict, "gyro-url"

@@ -42,6 +42,7 @@ from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db.migrations.recorder import MigrationRecorder
 
 from django_gyro.backend import catalog
+from django_gyro.backend.compression import DecompressionError, Tee, reader
 from django_gyro.backend.connection import is_url, mask_url, private_alias
 from django_gyro.backend.copy import copy_from
 from django_gyro.checks import raise_for_models
@@ -478,7 +479,6 @@ class Loader:
         statement = (
             f"COPY {self.q(plan.stage)} ({columns}) FROM STDIN WITH (FORMAT csv, HEADER true)"
         )
-        path = self.manifest.path(entry)
         bar = None
         if self.progress:
             from tqdm.auto import tqdm  # type: ignore[import-untyped,unused-ignore]
@@ -491,7 +491,7 @@ class Loader:
                 file=self.progress_file,
             )
         try:
-            handle = path.open("rb")
+            handle = self.manifest.path(entry).open("rb")
         except OSError as exc:
             raise ManifestError(
                 f"{entry.file} ({entry.label}) cannot be read: {exc.strerror}; {UNCHANGED}"
@@ -501,9 +501,14 @@ class Loader:
             with handle:
                 try:
                     with transaction.atomic(using=self.alias):
-                        count = copy_from(self.wrapper, statement, handle, feed)
+                        # feed hashes the bytes on disk; COPY reads them decompressed
+                        stream = reader(Tee(handle, feed), entry.compression)
+                        count = copy_from(self.wrapper, statement, stream)  # type: ignore[arg-type]
                 except Exception as exc:
-                    if not isinstance(exc, DatabaseError) and diagnostics(exc) is None:
+                    if (
+                        not isinstance(exc, (DatabaseError, *DecompressionError))
+                        and diagnostics(exc) is None
+                    ):
                         raise
                     feed.drain()
                     self._check_feed(plan, feed)  # an edited file is named as such

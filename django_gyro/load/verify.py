@@ -26,6 +26,7 @@ from django.apps import apps
 from django.db import DatabaseError, connections, models, transaction
 
 from django_gyro.backend import catalog
+from django_gyro.backend.compression import Tee, reader
 from django_gyro.backend.connection import is_url, mask_url
 from django_gyro.backend.copy import copy_from
 from django_gyro.exceptions import ManifestError, VerifyError
@@ -219,11 +220,11 @@ class _Checker:
         self.execute(f"CREATE TEMPORARY TABLE {stage} ({definition}) ON COMMIT DROP")
         digest = hashlib.sha256()
         with self.manifest.path(entry).open("rb") as handle:
+            # The sha256 is of the bytes on disk; COPY reads them decompressed.
             copy_from(
                 self.wrapper,
                 f"COPY {stage} ({columns}) FROM STDIN WITH (FORMAT csv, HEADER true)",
-                handle,
-                digest.update,
+                reader(Tee(handle, digest.update), entry.compression),  # type: ignore[arg-type]
             )
         if digest.hexdigest() != entry.sha256:
             raise ManifestError(

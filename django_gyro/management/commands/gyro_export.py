@@ -103,6 +103,19 @@ class Command(BaseCommand):
             help="fail (and write nothing) if exported foreign keys point to unexported rows",
         )
         parser.add_argument(
+            "--workers",
+            type=int,
+            default=1,
+            help="run the jobs on N connections sharing one snapshot (default 1: one after the "
+            "other); the files are the same",
+        )
+        parser.add_argument(
+            "--compress",
+            choices=["gzip", "zstd"],
+            default=None,
+            help="store the files compressed (.csv.gz, .csv.zst; zstd needs zstandard)",
+        )
+        parser.add_argument(
             "--no-closure",
             action="store_true",
             help="skip the closure report (saves one anti-join query per foreign key)",
@@ -125,13 +138,18 @@ class Command(BaseCommand):
                 raise CommandError("-o/--output DIR is required (or pass --plan)")
             result = export(
                 source,
-                File(options["output"], overwrite=options["overwrite"]),
+                File(
+                    options["output"],
+                    overwrite=options["overwrite"],
+                    compress=options["compress"],
+                ),
                 jobs,
                 progress=verbosity > 0 and self.stderr.isatty(),
                 progress_file=self.stderr._out,
                 strict=options["strict"],
                 closure=not options["no_closure"],
                 mask_salt=salt,
+                workers=options["workers"],
             )
         except GyroError as exc:
             raise CommandError(str(exc)) from exc

@@ -290,12 +290,14 @@ def _alter(alias: str, sql: str) -> None:
 
 
 def test_unreachable_or_missing_target_database(broken: Path) -> None:
-    url = url_of("default").rsplit("/", 1)[0]
-    parts = urlsplit(url)
+    # urlsplit, not rsplit("/"): the embedded server's URL has its socket path in the query.
+    parts = urlsplit(url_of("default"))
     with_password = urlunsplit(
         (parts.scheme, f"gyro:s3cret@{parts.hostname}:{parts.port or 5432}", "", "", "")
     )
-    missing = f"{url}/{database_name('missing')}"
+    missing = urlunsplit(
+        (parts.scheme, parts.netloc, f"/{database_name('missing')}", parts.query, "")
+    )
     with pytest.raises(LoadError) as info:
         load_export(broken, missing)
     message = str(info.value)

@@ -24,6 +24,7 @@ from django.db.utils import ConnectionHandler, load_backend
 from django_gyro.exceptions import SourceError
 
 __all__ = [
+    "Statements",
     "compose",
     "connect",
     "describe",
@@ -269,3 +270,25 @@ def transaction(
         raise
     with connection.cursor() as cursor:
         cursor.execute("COMMIT")
+
+
+class Statements:
+    """Quoting and one-statement helpers on ``self.wrapper``, for the loader and gyro_verify."""
+
+    wrapper: BaseDatabaseWrapper
+
+    def q(self, name: str) -> str:
+        """``name`` quoted as an identifier by the backend."""
+        return self.wrapper.ops.quote_name(name)
+
+    def fetch(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        """Every row of ``sql`` run with ``params``."""
+        with self.wrapper.cursor() as cursor:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall())
+
+    def execute(self, sql: str, params: Any = None) -> int:
+        """Run ``sql`` with ``params``; the number of rows it touched."""
+        with self.wrapper.cursor() as cursor:
+            cursor.execute(sql, params)
+            return int(cursor.rowcount)

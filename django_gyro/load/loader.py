@@ -43,7 +43,7 @@ from django.db.migrations.recorder import MigrationRecorder
 
 from django_gyro.backend import catalog
 from django_gyro.backend.compression import DecompressionError, Tee, reader
-from django_gyro.backend.connection import is_url, mask_url, private_alias
+from django_gyro.backend.connection import Statements, is_url, mask_url, private_alias
 from django_gyro.backend.copy import copy_from
 from django_gyro.checks import raise_for_models
 from django_gyro.exceptions import (
@@ -279,7 +279,7 @@ class _Feed:
             self(chunk)
 
 
-class Loader:
+class Loader(Statements):
     """One load in progress: the target connection, the plans, and the stages of the load."""
 
     def __init__(
@@ -308,19 +308,6 @@ class Loader:
         self.lifted_indexes: list[tuple[str, str]] = []
 
     # -- helpers ---------------------------------------------------------------------------
-
-    def q(self, name: str) -> str:
-        return self.wrapper.ops.quote_name(name)
-
-    def fetch(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
-        with self.wrapper.cursor() as cursor:
-            cursor.execute(sql, params)
-            return list(cursor.fetchall())
-
-    def execute(self, sql: str, params: Any = None) -> int:
-        with self.wrapper.cursor() as cursor:
-            cursor.execute(sql, params)
-            return int(cursor.rowcount)
 
     def label_of_table(self, table: str) -> str:
         for model in apps.get_models():

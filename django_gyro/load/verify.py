@@ -27,7 +27,7 @@ from django.db import DatabaseError, connections, models, transaction
 
 from django_gyro.backend import catalog
 from django_gyro.backend.compression import Tee, reader
-from django_gyro.backend.connection import is_url, mask_url
+from django_gyro.backend.connection import Statements, is_url, mask_url
 from django_gyro.backend.copy import copy_from
 from django_gyro.exceptions import ManifestError, VerifyError
 from django_gyro.load.integrity import primary_message
@@ -157,7 +157,7 @@ def verify_export(
     return result
 
 
-class _Checker:
+class _Checker(Statements):
     """Stages the files and compares them with the target, in the target's key space.
 
     Every file row is translated forward: its own key through its model's map, each foreign key
@@ -175,18 +175,6 @@ class _Checker:
         self.labels: dict[str, int] = {}
         self.file_types: dict[str, dict[str, str]] = {}
         self.target_types: dict[str, dict[str, str]] = {}
-
-    def q(self, name: str) -> str:
-        return self.wrapper.ops.quote_name(name)
-
-    def fetch(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
-        with self.wrapper.cursor() as cursor:
-            cursor.execute(sql, params)
-            return list(cursor.fetchall())
-
-    def execute(self, sql: str, params: Any = None) -> None:
-        with self.wrapper.cursor() as cursor:
-            cursor.execute(sql, params)
 
     def _types(self, entry: ExportFile, table: str) -> dict[str, str]:
         with self.wrapper.cursor() as cursor:

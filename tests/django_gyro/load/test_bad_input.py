@@ -49,6 +49,14 @@ def _job(data: dict[str, Any], file: str) -> dict[str, Any]:
     return next(job for job in data["jobs"] if job["file"] == file)
 
 
+def _set_manifest_type(directory: Path, file: str, column: str, type_name: str) -> None:
+    """Give ``column`` of ``file`` the type ``type_name`` in the export's manifest."""
+    data = _manifest(directory)
+    entry = next(c for c in _job(data, file)["columns"] if c["name"] == column)
+    entry["type"] = type_name
+    _write_manifest(directory, data)
+
+
 def _set_cell(line_number: int, column: str, value: str) -> Callable[[list[str]], list[str]]:
     """A ``rewrite_file`` edit that sets ``column`` on line ``line_number`` (0 is the header)."""
 
@@ -169,10 +177,7 @@ def test_wrong_type_names_file_line_and_column(broken: Path, target: str) -> Non
 
 
 def test_type_changed_in_the_manifest(broken: Path, target: str) -> None:
-    data = _manifest(broken)
-    column = next(c for c in _job(data, ITEMS)["columns"] if c["name"] == "quantity")
-    column["type"] = "text"
-    _write_manifest(broken, data)
+    _set_manifest_type(broken, ITEMS, "quantity", "text")
     _fails(
         broken,
         target,
@@ -323,10 +328,7 @@ def test_a_directory_where_a_file_is_expected(broken: Path, target: str) -> None
 
 
 def test_a_manifest_column_type_that_is_not_a_type(broken: Path, target: str) -> None:
-    data = _manifest(broken)
-    column = next(c for c in _job(data, ITEMS)["columns"] if c["name"] == "quantity")
-    column["type"] = "no_such_type"
-    _write_manifest(broken, data)
+    _set_manifest_type(broken, ITEMS, "quantity", "no_such_type")
     _fails(
         broken,
         target,
@@ -334,8 +336,7 @@ def test_a_manifest_column_type_that_is_not_a_type(broken: Path, target: str) ->
         f"{ITEMS} (gyro_example.OrderItem): the manifest gives column 'quantity' the type "
         "'no_such_type', which is not a type in the target",
     )
-    column["type"] = "integer); DROP TABLE gyro_example_order; --"
-    _write_manifest(broken, data)
+    _set_manifest_type(broken, ITEMS, "quantity", "integer); DROP TABLE gyro_example_order; --")
     _fails(broken, target, SchemaMismatchError, "which is not a PostgreSQL type name")
 
 
